@@ -1,0 +1,37 @@
+"""The error types that leave pua's packages.
+
+Two directions, as in h11: a peer sent something we cannot accept
+(:class:`SipParseError`, carrying the status to answer) or a caller asked for
+something impossible (:class:`LocalProtocolError`).  Anything else escaping a
+sans-IO room is a bug.
+"""
+
+from __future__ import annotations
+
+__all__ = ["LocalProtocolError", "PuaError", "SipParseError"]
+
+
+class PuaError(Exception):
+    """Base of every error pua raises on purpose."""
+
+
+class SipParseError(PuaError):
+    """Bytes from the network are not a SIP message we accept.
+
+    ``reason`` is a stable, machine-readable token (``"bad-start-line"``,
+    ``"missing-call-id"``, ...): tests and metrics key on it and it never
+    changes between releases.  ``status`` is the response code a server
+    should answer a *request* with (400, 413, 505, ...); it is ``None`` where
+    no answer is possible (the input is a response, or the message is too
+    broken to build one).  ``detail`` is free text for humans.
+    """
+
+    def __init__(self, reason: str, status: int | None = 400, detail: str = "") -> None:
+        self.reason = reason
+        self.status = status
+        self.detail = detail
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+
+
+class LocalProtocolError(PuaError):
+    """The caller asked for something SIP does not allow (a programming error)."""
