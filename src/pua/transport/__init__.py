@@ -1,0 +1,1 @@
+"""The asyncio side of pua: sockets, connections and RFC 3263 next-hop resolution."""
