@@ -1,0 +1,26 @@
+"""Hypothesis profiles: "dev" for local runs, "ci" for the long run.
+
+Pick one with the HYPOTHESIS_PROFILE environment variable (default "dev").
+Neither profile has a deadline: the suite makes no timing assertions, and a
+shared machine's speed says nothing about the codec.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import settings
+
+settings.register_profile("dev", max_examples=200, deadline=None)
+settings.register_profile("ci", max_examples=1000, derandomize=False, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+def pytest_asyncio_loop_factories(config: object, item: object) -> dict[str, object]:
+    """Run every async test on the stock asyncio loop and on uvloop: uvloop
+    is the default at run time, and the stock loop must keep working."""
+    import asyncio  # noqa: PLC0415
+
+    import uvloop  # noqa: PLC0415
+
+    return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
