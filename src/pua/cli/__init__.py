@@ -1,0 +1,1 @@
+"""The ``pua`` command line."""

@@ -1,0 +1,5 @@
+"""``python -m pua.cli``."""
+
+from pua.cli.main import main
+
+raise SystemExit(main())
