@@ -18,10 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from baseline_mini import mini_parse  # noqa: E402
-from messages import OK_200, PUBLISH  # noqa: E402
-
-from pua.sip import parse_message  # noqa: E402
+from baseline_mini import mini_parse
+from messages import OK_200, PUBLISH
+from pua.sip import parse_message
 
 
 def pua_publish(data: bytes) -> bytes:
@@ -35,6 +34,7 @@ def pua_publish(data: bytes) -> bytes:
 
 def pua_response(data: bytes) -> bytes:
     m = parse_message(data)
+    assert isinstance(m, Response)
     m.status  # noqa: B018
     m.top_via.branch  # noqa: B018
     m.cseq.method  # noqa: B018
@@ -74,7 +74,7 @@ def rate(fn: Callable[[bytes], object], data: bytes, n: int) -> float:
 def main() -> None:
     n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
     rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 7
-    cases = {
+    cases: dict[str, tuple[Callable[[bytes], object], bytes]] = {
         "publish_pas_per_s": (pua_publish, PUBLISH),
         "ok200_pas_per_s": (pua_response, OK_200),
         "baseline_mini_publish_pas_per_s": (mini_publish, PUBLISH),
@@ -94,7 +94,9 @@ def main() -> None:
         "publish_vs_baseline: "
         f"{best['publish_pas_per_s'] / best['baseline_mini_publish_pas_per_s']:.2f}"
     )
-    print(f"ok200_vs_baseline: {best['ok200_pas_per_s'] / best['baseline_mini_ok200_pas_per_s']:.2f}")
+    print(
+        f"ok200_vs_baseline: {best['ok200_pas_per_s'] / best['baseline_mini_ok200_pas_per_s']:.2f}"
+    )
 
 
 if __name__ == "__main__":

@@ -30,7 +30,6 @@ from pua.errors import LocalProtocolError, PuaError
 from pua.sip.address import Address
 from pua.sip.build import make_response
 from pua.sip.digest import AuthState, DigestClient, DigestCredentials
-from pua.sip.headers import Headers
 from pua.sip.message import Request, Response
 from pua.sip.uri import SipUri, parse_uri
 from pua.transaction import (
@@ -111,6 +110,7 @@ class SipEndpoint:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._tls_names: dict[Address, str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.local: dict[str, Address] = {}
 
@@ -214,15 +214,33 @@ class SipEndpoint:
         first Route, if it is a loose router: RFC 3261 §8.1.2).  The
         request must not carry a Via; the caller's object is not changed.
         """
-        targets, server_name = await self._targets(request, destination)
-        if isinstance(targets, Response):
-            return targets
-        state = AuthState()
-        template = _without_via(request)
+        targets: list[Address]
+        if isinstance(destination, Address):
+            targets = [destination]
+        else:
+            found, server_name = await self._targets(request, destination)
+            if isinstance(found, Response):
+                return found
+            targets = found
+            if server_name is not None:
+                # TLS certificates are checked against the name we resolved
+                # (RFC 5922 §4), not the address it resolved to
+                for target in targets:
+                    if target.transport == "tls":
+                        self._tls_names[target] = server_name
+        # the caller's request is the template of every attempt; each
+        # attempt sends a copy, to which the layer adds its Via
+        template = _without_via(request) if "via" in request.headers else request
+        state: AuthState | None = None
         while True:
-            response = await self._try_targets(template, targets, server_name)
+            if len(targets) == 1:
+                response = await self._send_once(_copy(template), targets[0])
+            else:
+                response = await self._try_targets(template, targets)
             if not authenticate or response.status not in (401, 407):
                 return response
+            if state is None:
+                state = AuthState()
             # the template is the request the challenge answers (the copy
             # that went out differs only in its Via)
             retry = self._auth.authorize(template, response, state)
@@ -254,9 +272,7 @@ class SipEndpoint:
             return _local(request, 503, f"Service Unavailable (no target: {reason})"), None
         return targets, uri.host
 
-    async def _try_targets(
-        self, template: Request, targets: list[Address], server_name: str | None
-    ) -> Response:
+    async def _try_targets(self, template: Request, targets: list[Address]) -> Response:
         response: Response | None = None
         for target in targets:
             response = await self._send_once(_copy(template), target)
@@ -353,7 +369,7 @@ class SipEndpoint:
                 f"no {destination.transport} transport",
             )
             return
-        stream.send(data, destination, key)
+        stream.send(data, destination, key, self._tls_names.get(destination))
 
     def _dispatch(self, event: object) -> None:
         if isinstance(event, ResponseReceived):
@@ -446,10 +462,9 @@ def _sip_uri(text: str) -> SipUri:
 
 
 def _without_via(request: Request) -> Request:
-    headers = Headers(
-        (name, value) for name, value in request.headers if name.lower() not in ("via", "v")
-    )
-    return Request(request.method, request.uri, headers, request.body, request.version)
+    copy = _copy(request)
+    copy.headers.remove("via")
+    return copy
 
 
 def _copy(request: Request) -> Request:

@@ -17,7 +17,7 @@ from pua.sip.ids import IdGenerator
 from pua.sip.message import Request, Response
 from pua.sip.uri import SipUri, parse_uri
 
-__all__ = ["build_publish", "pidf_document", "run_command"]
+__all__ = ["build_publish", "make_publish", "pidf_document", "run_command"]
 
 _EVENT_TYPES = {
     "presence": "application/pidf+xml",
@@ -49,9 +49,9 @@ def build_publish(
     etag: str | None = None,
     extra: list[tuple[str, str]] | None = None,
 ) -> Request:
-    """A PUBLISH per RFC 3903 §4: Request-URI, To and From are the
-    presentity; Event and Expires always; SIP-If-Match for an existing
-    publication; Content-Type with a body."""
+    """A PUBLISH per RFC 3903 §4, after checking the arguments (a sip/sips
+    presentity, ``expires >= 0``, a body unless refreshing or removing, a
+    Content-Type for the body)."""
     uri = parse_uri(pres_uri)
     if not isinstance(uri, SipUri):
         raise LocalProtocolError(f"presentity must be a sip/sips URI: {pres_uri}")
@@ -60,27 +60,53 @@ def build_publish(
     if not body and etag is None and expires != 0:
         # RFC 3903 §4.1: an initial PUBLISH carries the state
         raise LocalProtocolError("an initial PUBLISH needs a body (or --etag to refresh)")
-    headers = Headers(
-        [
-            ("Max-Forwards", "70"),
-            ("To", f"<{pres_uri}>"),
-            ("From", f"<{pres_uri}>;tag={ids.tag()}"),
-            ("Call-ID", ids.call_id()),
-            ("CSeq", "1 PUBLISH"),
-            ("Event", event),
-            ("Expires", str(expires)),
-        ]
-    )
-    if etag is not None:
-        headers.add("SIP-If-Match", etag)
-    if body:
-        ctype = content_type or _EVENT_TYPES.get(event)
-        if ctype is None:
+    if body and content_type is None:
+        content_type = _EVENT_TYPES.get(event)
+        if content_type is None:
             raise LocalProtocolError(f"no default Content-Type for event {event!r}: give one")
-        headers.add("Content-Type", ctype)
-    for name, value in extra or ():
-        headers.add(name, value)
-    return Request("PUBLISH", pres_uri, headers, body)
+    return make_publish(
+        ids,
+        pres_uri,
+        event=event,
+        expires=expires,
+        body=body,
+        content_type=content_type,
+        etag=etag,
+        extra=extra,
+    )
+
+
+def make_publish(
+    ids: IdGenerator,
+    pres_uri: str,
+    *,
+    event: str,
+    expires: int,
+    body: bytes = b"",
+    content_type: str | None = None,
+    etag: str | None = None,
+    extra: list[tuple[str, str]] | None = None,
+) -> Request:
+    """The PUBLISH itself, from arguments already checked: Request-URI, To
+    and From are the presentity (RFC 3903 §4.1), a new Call-ID and From
+    tag; Event and Expires always; SIP-If-Match for an existing
+    publication (§4.4); Content-Type with a body."""
+    fields = [
+        ("Max-Forwards", "70"),
+        ("To", f"<{pres_uri}>"),
+        ("From", f"<{pres_uri}>;tag={ids.tag()}"),
+        ("Call-ID", ids.call_id()),
+        ("CSeq", "1 PUBLISH"),
+        ("Event", event),
+        ("Expires", str(expires)),
+    ]
+    if etag is not None:
+        fields.append(("SIP-If-Match", etag))
+    if body and content_type is not None:
+        fields.append(("Content-Type", content_type))
+    if extra:
+        fields.extend(extra)
+    return Request("PUBLISH", pres_uri, Headers(fields), body)
 
 
 def _extra_headers(raw: list[str]) -> list[tuple[str, str]]:

@@ -11,13 +11,15 @@ Shape (aioquic's): inputs are :meth:`~TransactionLayer.send_request`,
 :meth:`~TransactionLayer.get_timer` deadline.  After every input, the caller
 drains events and datagrams and re-arms its single timer.
 
-Timers.  F, K, J and the TU guard have one fixed duration each, so their
-deadlines arrive in the order they were set: each lives in an
-``OrderedDict`` (key -> deadline) that is both the queue and the O(1)
-cancel.  Only Timer E, whose interval doubles, needs a heap; its stale
-entries (cancelled by a response) are skipped lazily and live at most T2.
-This keeps memory proportional to live transactions at any rate.  ``now``
-must never go backwards (use a monotonic clock).
+Timers.  F, K, J, the TU guard and the first Timer E (always T1) have one
+fixed duration each, so their deadlines arrive in the order they were set:
+each lives in an ``OrderedDict`` (key -> deadline) that is both the queue
+and the O(1) cancel.  Only the later Timer E firings, whose interval
+doubles, use a heap; they happen only to requests that went unanswered for
+T1, and their stale entries are skipped lazily and live at most T2.  This
+keeps the common case (answer before T1) free of heap work and memory
+proportional to live transactions at any rate.  ``now`` must never go
+backwards (use a monotonic clock).
 """
 
 from __future__ import annotations
@@ -134,6 +136,7 @@ class TransactionLayer:
         self._tu_timeout = self.timers.timer_f if tu_timeout is None else tu_timeout
         self._client: dict[ClientKey, _ClientTx] = {}
         self._server: dict[ServerKey, _ServerTx] = {}
+        self._timer_e1: OrderedDict[ClientKey, float] = OrderedDict()
         self._timer_e: list[tuple[float, ClientKey]] = []
         self._timer_f: OrderedDict[ClientKey, float] = OrderedDict()
         self._timer_k: OrderedDict[ClientKey, float] = OrderedDict()
@@ -173,7 +176,7 @@ class TransactionLayer:
                 best = at
                 break
             heapq.heappop(heap)  # cancelled by a response or the end of the transaction
-        for queue in (self._timer_f, self._timer_k):
+        for queue in (self._timer_e1, self._timer_f, self._timer_k):
             if queue:
                 at = queue[next(iter(queue))]
                 if best is None or at < best:
@@ -220,8 +223,7 @@ class TransactionLayer:
         if not destination.reliable:
             # §17.1.2.2: Timer E only on unreliable transports
             tx.e_interval = self.timers.t1
-            tx.e_at = at = now + tx.e_interval
-            heapq.heappush(self._timer_e, (at, branch))
+            tx.e_at = self._timer_e1[branch] = now + tx.e_interval
         return branch
 
     def abandon(self, key: ClientKey) -> bool:
@@ -233,6 +235,7 @@ class TransactionLayer:
         tx.state = nict.State.TERMINATED
         self._timer_f.pop(key, None)
         self._timer_k.pop(key, None)
+        self._timer_e1.pop(key, None)
         tx.e_at = None
         return True
 
@@ -264,7 +267,9 @@ class TransactionLayer:
 
     def _complete_client(self, tx: _ClientTx, now: float) -> None:
         key = tx.key
-        tx.e_at = None
+        if tx.e_at is not None:
+            tx.e_at = None
+            self._timer_e1.pop(key, None)
         tx.data = b""  # nothing is retransmitted from Completed
         self._timer_f.pop(key, None)
         wait = self.timers.timer_k(tx.destination.reliable)
@@ -289,6 +294,7 @@ class TransactionLayer:
         nict.transition(tx.state, nict.Input.TIMER_F)
         tx.state = nict.State.TERMINATED
         tx.e_at = None
+        self._timer_e1.pop(tx.key, None)
         del self._client[tx.key]
         self.stats["client-timeouts"] += 1
         self._events.append(TransactionTimedOut(key=tx.key, request=tx.request))
@@ -426,6 +432,7 @@ class TransactionLayer:
             nict.transition(ctx.state, nict.Input.TRANSPORT_ERROR)
             ctx.state = nict.State.TERMINATED
             ctx.e_at = None
+            self._timer_e1.pop(key, None)
             del self._client[key]
             self._timer_f.pop(key, None)
             self.stats["client-transport-errors"] += 1
@@ -454,6 +461,8 @@ class TransactionLayer:
         """Run every timer whose deadline is at or before ``now``."""
         heap = self._timer_e
         client = self._client
+        for key in _due(self._timer_e1, now):
+            self._fire_e(client[key], now)
         while heap and heap[0][0] <= now:
             at, key = heapq.heappop(heap)
             tx = client.get(key)

@@ -46,6 +46,9 @@ The figure from §17.1.2.2 (Figure 6), which the table encodes::
          the event           +-----------+
          over the action
          to take
+
+States, inputs and actions are string enums: their hash is ``str``'s (C),
+which matters because the table is consulted for every message.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ from pua.errors import LocalProtocolError
 __all__ = ["TRANSITIONS", "Action", "Input", "InvalidTransition", "State", "transition"]
 
 
-class State(enum.Enum):
+class State(enum.StrEnum):
     #: request sent, nothing heard yet; Timer E retransmits (UDP)
     TRYING = "trying"
     #: a provisional response arrived; Timer E keeps firing at T2 (UDP)
@@ -67,7 +70,7 @@ class State(enum.Enum):
     TERMINATED = "terminated"
 
 
-class Input(enum.Enum):
+class Input(enum.StrEnum):
     PROVISIONAL = "1xx"
     FINAL = "200-699"
     TIMER_E = "timer-e"
@@ -76,7 +79,7 @@ class Input(enum.Enum):
     TRANSPORT_ERROR = "transport-error"
 
 
-class Action(enum.Enum):
+class Action(enum.StrEnum):
     #: Timer E in Trying: send again, interval doubles up to T2
     RETRANSMIT_BACKOFF = "retransmit-backoff"
     #: Timer E in Proceeding: send again, interval is T2

@@ -59,7 +59,7 @@ from pua.errors import LocalProtocolError
 __all__ = ["TRANSITIONS", "Action", "Input", "InvalidTransition", "State", "transition"]
 
 
-class State(enum.Enum):
+class State(enum.StrEnum):
     #: request passed to the TU, nothing sent yet
     TRYING = "trying"
     #: a provisional response was sent
@@ -69,7 +69,7 @@ class State(enum.Enum):
     TERMINATED = "terminated"
 
 
-class Input(enum.Enum):
+class Input(enum.StrEnum):
     REQUEST_RETRANSMISSION = "request"
     SEND_PROVISIONAL = "1xx-from-tu"
     SEND_FINAL = "200-699-from-tu"
@@ -77,7 +77,7 @@ class Input(enum.Enum):
     TRANSPORT_ERROR = "transport-error"
 
 
-class Action(enum.Enum):
+class Action(enum.StrEnum):
     #: send the response the TU gave and remember it as the last one
     SEND_RESPONSE = "send-response"
     #: send the last response again

@@ -1,0 +1,235 @@
+"""Client transactions per CPU-second: pua's SipEndpoint sends PUBLISH
+requests to a SIPp UAS on loopback and awaits each 200 OK.
+
+Each transaction is the whole client path: build the PUBLISH (headers,
+Call-ID, tag), the transaction layer (Via, branch, timers E/F/K), UDP
+send, parse of the 200, matching, and the awaiting coroutine resumed.  The
+figure is transactions divided by this process's CPU time (user + system)
+over the measured window; SIPp runs in its own process.
+
+The baseline, in the same run against the same SIPp: a bare client with no
+transaction layer that sends pre-formatted PUBLISH bytes and counts replies
+by Call-ID (what "88k per CPU-second without transactions" meant).
+
+Usage: python bench/bench_transactions.py [transactions] [window] [rounds]
+Needs `sipp` (Debian package sip-tester).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT.parent / "src"))
+
+from pua.cli.send import build_publish, make_publish  # noqa: E402
+from pua.endpoint import SipEndpoint  # noqa: E402
+from pua.runtime import loop_factory  # noqa: E402
+from pua.sip.address import Address  # noqa: E402
+
+BODY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<presence xmlns="urn:ietf:params:xml:ns:pidf" '
+    b'entity="sip:alice@127.0.0.1"><tuple id="t1"><status><basic>open</basic></status>'
+    b"</tuple></presence>\n"
+)
+
+
+PRES = "sip:alice@127.0.0.1"
+PIDF = "application/pidf+xml"
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_sipp(port: int) -> subprocess.Popen[bytes]:
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        raise SystemExit("sipp not found: apt-get install sip-tester")
+    proc = subprocess.Popen(
+        [
+            sipp,
+            "-sf",
+            str(ROOT / "sipp" / "uas_publish.xml"),
+            "-i",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-nostdin",
+            "-max_recv_loops",
+            "10000",
+            "-max_sched_loops",
+            "10000",
+            "-buff_size",
+            str(8 * 1024 * 1024),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        cwd="/tmp",
+    )
+    # ready when a PUBLISH gets its 200
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    probe.settimeout(0.2)
+    deadline = time.monotonic() + 10
+    n = 0
+    while time.monotonic() < deadline:
+        n += 1
+        probe.sendto(bare_publish(probe.getsockname()[1], f"probe{n}"), ("127.0.0.1", port))
+        try:
+            if probe.recv(4096).startswith(b"SIP/2.0 200"):
+                probe.close()
+                return proc
+        except TimeoutError:
+            continue
+    proc.kill()
+    raise SystemExit("sipp did not answer within 10 s")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def bare_publish(local_port: int, call_id: str) -> bytes:
+    return (
+        f"PUBLISH sip:alice@127.0.0.1 SIP/2.0\r\n"
+        f"Via: SIP/2.0/UDP 127.0.0.1:{local_port};branch=z9hG4bK{call_id};rport\r\n"
+        "Max-Forwards: 70\r\nTo: <sip:alice@127.0.0.1>\r\n"
+        f"From: <sip:alice@127.0.0.1>;tag={call_id}\r\nCall-ID: {call_id}\r\n"
+        "CSeq: 1 PUBLISH\r\nEvent: presence\r\nExpires: 3600\r\n"
+        f"Content-Type: application/pidf+xml\r\nContent-Length: {len(BODY)}\r\n\r\n"
+    ).encode() + BODY
+
+
+async def run_pua(port: int, count: int, window: int) -> tuple[float, float, int]:
+    """(CPU seconds, wall seconds, failures) for ``count`` PUBLISH transactions."""
+    destination = Address("udp", "127.0.0.1", port)
+    failures = 0
+    async with SipEndpoint() as endpoint:
+        ids = endpoint.layer.ids
+
+        # checked once, as a PUBLISH engine checks a publication once
+        build_publish(ids, PRES, event="presence", expires=3600, body=BODY)
+
+        async def worker(n: int) -> None:
+            nonlocal failures
+            for _ in range(n):
+                request = make_publish(
+                    ids, PRES, event="presence", expires=3600, body=BODY, content_type=PIDF
+                )
+                response = await endpoint.request(request, destination)
+                if response.status != 200 or response.sip_etag is None:
+                    failures += 1
+
+        await asyncio.gather(*(worker(10) for _ in range(window)))  # warm-up
+        per = count // window
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        await asyncio.gather(*(worker(per) for _ in range(window)))
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    return cpu, wall, failures
+
+
+_RUNS = iter(range(1, 1 << 30))
+
+
+class _Bare(asyncio.DatagramProtocol):
+    def __init__(self, count: int, window: int, port: int) -> None:
+        self.count, self.window, self.port = count, window, port
+        # SIPp ignores a Call-ID it has seen in the last 33 s (dead calls)
+        self.prefix = f"r{next(_RUNS)}-{os.getpid()}-"
+        self.sent = self.done = 0
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.transport: asyncio.DatagramTransport | None = None
+        self.local = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.local = transport.get_extra_info("sockname")[1]
+
+    def send_one(self) -> None:
+        self.sent += 1
+        assert self.transport is not None
+        self.transport.sendto(
+            bare_publish(self.local, f"{self.prefix}{self.sent}"), ("127.0.0.1", self.port)
+        )
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        i = data.find(b"\r\nCall-ID: ")
+        if i < 0 or not data.startswith(b"SIP/2.0 200"):
+            return
+        self.done += 1
+        if self.sent < self.count:
+            self.send_one()
+        elif self.done >= self.count and not self.finished.done():
+            self.finished.set_result(None)
+
+
+async def run_bare(port: int, count: int, window: int) -> tuple[float, float, int]:
+    loop = asyncio.get_running_loop()
+    transport, proto = await loop.create_datagram_endpoint(
+        lambda: _Bare(count, window, port), local_addr=("127.0.0.1", 0)
+    )
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for _ in range(window):
+        proto.send_one()
+    with contextlib.suppress(TimeoutError):  # counted as failures below
+        await asyncio.wait_for(proto.finished, 120)
+    cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    transport.close()
+    return cpu, wall, count - proto.done
+
+
+def measure(kind: str, loop: str, port: int, count: int, window: int) -> tuple[float, float, int]:
+    runner = run_pua if kind == "pua" else run_bare
+    with asyncio.Runner(loop_factory=loop_factory(loop)) as r:
+        return r.run(runner(port, count, window))
+
+
+def main() -> None:
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
+    window = int(sys.argv[2]) if len(sys.argv) > 2 else 64
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+    port = free_udp_port()
+    proc = start_sipp(port)
+    cases = [("pua", "uvloop"), ("pua", "asyncio"), ("bare", "uvloop")]
+    best: dict[tuple[str, str], tuple[float, float, int]] = {}
+    try:
+        for _ in range(rounds):
+            for kind, loop in cases:
+                cpu, wall, failed = measure(kind, loop, port, count, window)
+                rate = count / cpu
+                if (kind, loop) not in best or rate > count / best[(kind, loop)][0]:
+                    best[(kind, loop)] = (cpu, wall, failed)
+    finally:
+        stop(proc)
+    print(f"transactions_per_run: {count}")
+    print(f"window: {window}")
+    for (kind, loop), (cpu, wall, failed) in best.items():
+        name = f"{kind}_{loop}" if kind == "pua" else f"baseline_bare_{loop}"
+        print(f"{name}_tx_per_cpu_second: {count / cpu:.0f}")
+        print(f"{name}_tx_per_wall_second: {count / wall:.0f}")
+        print(f"{name}_failed: {failed}")
+    pua = count / best[("pua", "uvloop")][0]
+    bare = count / best[("bare", "uvloop")][0]
+    print(f"pua_uvloop_vs_baseline: {pua / bare:.2f}")
+
+
+if __name__ == "__main__":
+    main()
