@@ -19,8 +19,8 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 def pytest_asyncio_loop_factories(config: object, item: object) -> dict[str, object]:
     """Run every async test on the stock asyncio loop and on uvloop: uvloop
     is the default at run time, and the stock loop must keep working."""
-    import asyncio  # noqa: PLC0415
+    import asyncio
 
-    import uvloop  # noqa: PLC0415
+    import uvloop
 
     return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}

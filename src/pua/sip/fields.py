@@ -59,7 +59,13 @@ def parse_delta_seconds(value: str, what: str) -> int:
     value = value.strip(_WS)
     if _DIGITS.fullmatch(value) is None:
         raise SipParseError(f"bad-{what}", 400, value)
-    return min(int(value), MAX_DELTA_SECONDS)
+    if len(value) > 10:
+        # any number of digits may arrive; past ten significant ones the
+        # value is over the cap, and int() refuses strings of 4300+ digits
+        value = value.lstrip("0")
+        if len(value) > 10:
+            return MAX_DELTA_SECONDS
+    return min(int(value or "0"), MAX_DELTA_SECONDS)
 
 
 # --------------------------------------------------------------------- Via
@@ -144,7 +150,8 @@ class Via(NamedTuple):
         value = params["rport"]
         if value is None:
             return True
-        if not value.isdigit():
+        # port = 1*DIGIT (ASCII: str.isdigit() also accepts other scripts)
+        if _DIGITS.fullmatch(value) is None or len(value) > 5 or int(value) > 65535:
             raise SipParseError("bad-via", 400, f"rport={value}")
         return int(value)
 
@@ -172,7 +179,7 @@ def _split_host_port(text: str, what: str) -> tuple[str, int | None]:
     port = None
     if rest:
         port_text = rest[1:].strip(_WS)
-        if not rest.startswith(":") or not port_text.isdigit() or len(port_text) > 5:
+        if not rest.startswith(":") or _DIGITS.fullmatch(port_text) is None or len(port_text) > 5:
             raise SipParseError(f"bad-{what}", 400, text)
         port = int(port_text)
         if port > 65535:
@@ -366,6 +373,7 @@ class CSeq(NamedTuple):
 
 
 _CSEQ_FAST = re.compile(r"([0-9]{1,10}) (" + _TOKEN_RE + ")")
+_CSEQ_SLOW = re.compile(r"[ \t]*([0-9]+)[ \t]+(" + _TOKEN_RE + r")[ \t]*")
 
 
 def parse_cseq(value: str) -> CSeq:
@@ -375,9 +383,14 @@ def parse_cseq(value: str) -> CSeq:
         seq = int(m.group(1))
         if seq <= MAX_DELTA_SECONDS:
             return _tuple_new(CSeq, (seq, m.group(2)))
-    num, _, method = value.strip(_WS).partition(" ")
-    method = method.strip(_WS)
-    if not num.isdigit() or not num.isascii() or len(num) > 10 or not is_token(method):
+    # CSeq = 1*DIGIT LWS Method: any SP/HT run separates, and leading zeros
+    # count for nothing (RFC 4475 §3.1.1.1 has "0009")
+    m = _CSEQ_SLOW.fullmatch(value)
+    if m is None:
+        raise SipParseError("bad-cseq", 400, value)
+    num, method = m.groups()
+    num = num.lstrip("0") or "0"
+    if len(num) > 10:
         raise SipParseError("bad-cseq", 400, value)
     seq = int(num)
     if seq > MAX_DELTA_SECONDS:

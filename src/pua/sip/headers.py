@@ -145,7 +145,7 @@ class Headers:
         return first
 
     def _changed(self) -> None:
-        self._changed()
+        self._cache.clear()
         self._first = None
 
     # -- reading -----------------------------------------------------------

@@ -358,10 +358,13 @@ class Message:
 
 
 def _parse_max_forwards(value: str) -> int:
+    # Max-Forwards = 1*DIGIT, 0-255 (RFC 3261 §20.22); leading zeros are
+    # allowed (RFC 4475 §3.1.1.1 sends "0068")
     value = value.strip()
-    if not value.isdigit() or not value.isascii() or len(value) > 3 or int(value) > 255:
+    digits = value.lstrip("0")
+    if not value.isdigit() or not value.isascii() or len(digits) > 3 or int(digits or "0") > 255:
         raise SipParseError("bad-max-forwards", 400, value)
-    return int(value)
+    return int(digits or "0")
 
 
 def _parse_entity_tag(value: str, what: str) -> str:
@@ -389,9 +392,10 @@ def _parse_min_expires(value: str) -> int:
 
 def _parse_content_length(value: str) -> int:
     value = value.strip()
-    if not value.isdigit() or not value.isascii() or len(value) > 10:
+    digits = value.lstrip("0")
+    if not value.isdigit() or not value.isascii() or len(digits) > 10:
         raise SipParseError("bad-content-length", 400, value)
-    return int(value)
+    return int(digits or "0")
 
 
 def _parse_contact(value: str) -> list[NameAddr]:

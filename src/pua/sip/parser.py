@@ -61,39 +61,46 @@ def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
     larger than the bytes received is an error and a smaller one truncates
     the body (RFC 3261 §18.3).
     """
-    if len(data) > MAX_MESSAGE_SIZE:
-        raise SipParseError("message-too-large", 513, f"{len(data)} bytes")
     start = 0
     # RFC 3261 §7.5: CRLFs before the start line are ignored
     while data.startswith(b"\r\n", start):
         start += 2
+    # a response is never answered, so its errors carry no status
+    is_response = data[start : start + 4].upper() == b"SIP/"
+    if len(data) > MAX_MESSAGE_SIZE:
+        raise SipParseError("message-too-large", None if is_response else 513, f"{len(data)} bytes")
     end = data.find(b"\r\n\r\n", start)
     if end < 0:
         if not data[start:]:
             raise SipParseError("empty", None)
-        raise SipParseError("no-end-of-headers", 400)
+        raise SipParseError("no-end-of-headers", None if is_response else 400)
     if end - start > MAX_HEAD_SIZE:
-        raise SipParseError("head-too-large", 513, f"{end - start} bytes")
+        raise SipParseError("head-too-large", None if is_response else 513, f"{end - start} bytes")
     head = data[start:end].decode("utf-8", "surrogateescape")
     if "\r\n " in head or "\r\n\t" in head:
         head = _unfold(head)
     lines = head.split("\r\n")
     first = lines[0]
-    is_response = first[:4].upper() == "SIP/"
     status = None if is_response else 400
     del lines[0]
     if len(lines) > MAX_HEADER_FIELDS:
-        raise SipParseError("too-many-headers", 513, f"{len(lines)} fields")
-    if len(head) > MAX_FIELD_LENGTH and max(map(len, lines)) > MAX_FIELD_LENGTH:
-        raise SipParseError("header-too-long", 513)
+        raise SipParseError(
+            "too-many-headers", None if is_response else 513, f"{len(lines)} fields"
+        )
+    if len(head) > MAX_FIELD_LENGTH and max(map(len, lines), default=0) > MAX_FIELD_LENGTH:
+        raise SipParseError("header-too-long", None if is_response else 513)
     names = _NAMES
     parts = [line.partition(":") for line in lines]
     if "" in map(_SECOND, parts):
         bad = next(line for line, (_, colon, _) in zip(lines, parts, strict=True) if not colon)
         raise SipParseError("bad-header-line", status, bad[:80])
-    triples = [
-        (names.get(raw) or _name_key(raw), raw, value.strip(" \t")) for raw, _, value in parts
-    ]
+    try:
+        triples = [
+            (names.get(raw) or _name_key(raw), raw, value.strip(" \t")) for raw, _, value in parts
+        ]
+    except SipParseError as exc:
+        exc.status = status
+        raise
     if head.count("\n") != len(lines) or head.count("\r") != len(lines):
         # a CR or LF that is not part of a CRLF line end (RFC 3261 §7)
         raise SipParseError("bare-line-break", status)
@@ -104,6 +111,12 @@ def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
     if content_length is not None:
         if not content_length.isdigit() or not content_length.isascii():
             raise SipParseError("bad-content-length", status, content_length)
+        if len(content_length) > 9:
+            # leading zeros are allowed; more than 9 significant digits is
+            # more than any datagram holds (and int() refuses 4300+ digits)
+            content_length = content_length.lstrip("0") or "0"
+            if len(content_length) > 9:
+                raise SipParseError("content-length-too-large", status, content_length[:20])
         length = int(content_length)
         if length > len(body):
             raise SipParseError(
@@ -197,7 +210,8 @@ def salvage_request(data: bytes) -> Request | None:
         end = data.find(b"\r\n\r\n")
         head = (data if end < 0 else data[:end])[:MAX_HEAD_SIZE].decode("utf-8", "replace")
         lines = _unfold(head.lstrip("\r\n")).split("\r\n")
-        first = lines[0].split(" ")
+        # the start line may be what failed: take any white space as SP
+        first = lines[0].split()
         if len(first) < 3 or first[0][:4].upper() == "SIP/" or not is_token(first[0]):
             return None
         fields: list[tuple[str, str]] = []
@@ -218,7 +232,11 @@ def salvage_request(data: bytes) -> Request | None:
         return None
 
 
-_CONTENT_LENGTH = re.compile(rb"\r\n(?:content-length|l)[ \t]*:[ \t]*([^\r\n]*)", re.IGNORECASE)
+#: a Content-Length field (long or compact name) and its value, including
+#: continuation lines (RFC 3261 §7.3.1 allows folding anywhere LWS is)
+_CONTENT_LENGTH = re.compile(
+    rb"\r\n(?:content-length|l)[ \t]*:([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", re.IGNORECASE
+)
 
 
 class StreamFramer:
@@ -277,7 +295,14 @@ class StreamFramer:
         return out
 
     def _content_length(self, head: bytes) -> int:
-        values = {m.group(1).strip(b" \t") for m in _CONTENT_LENGTH.finditer(head)}
+        values = set()
+        for m in _CONTENT_LENGTH.finditer(head):
+            value = m.group(1).replace(b"\r\n", b" ").strip(b" \t")
+            if not value.isdigit():  # bytes.isdigit() is ASCII-only
+                self._fail()
+                raise SipParseError("bad-content-length", 400, value[:20].decode("latin-1"))
+            # "05" and "5" are one length; leading zeros are allowed
+            values.add(value.lstrip(b"0") or b"0")
         if not values:
             self._fail()
             raise SipParseError("missing-content-length", 400)
@@ -285,14 +310,11 @@ class StreamFramer:
             self._fail()
             raise SipParseError("duplicate-content-length", 400)
         value = values.pop()
-        if not value.isdigit():
+        # the length test comes first: int() refuses strings of 4300+ digits
+        if len(value) > len(str(MAX_BODY_SIZE)) or int(value) > MAX_BODY_SIZE:
             self._fail()
-            raise SipParseError("bad-content-length", 400, value.decode("latin-1"))
-        length = int(value)
-        if length > MAX_BODY_SIZE:
-            self._fail()
-            raise SipParseError("body-too-large", 413, f"{length} bytes")
-        return length
+            raise SipParseError("body-too-large", 413, f"{value[:20].decode()} bytes")
+        return int(value)
 
     def _fail(self) -> None:
         self.broken = True

@@ -20,7 +20,7 @@ _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+\-.]*")
 # hostname = *( domainlabel "." ) toplabel [ "." ]; lenient on label shape
 # (RFC 4475 §3.1.1.1 uses odd but valid names) but never on the alphabet.
 _HOSTNAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9\-_.]*[A-Za-z0-9_])?\.?")
-_IPV4 = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
+_IPV4 = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}")
 # user: unreserved / escaped / user-unreserved (& = + $ , ; ? /)
 _USER = re.compile(r"(?:[A-Za-z0-9\-_.!~*'()&=+$,;?/]|%[0-9A-Fa-f]{2})+")
 # password: unreserved / escaped / & = + $ ,
@@ -139,8 +139,9 @@ class SipUri:
             return False
         if self.host.lower() != other.host.lower() or self.port != other.port:
             return False
-        mine = {k: _opt_norm(v) for k, v in self.params}
-        theirs = {k: _opt_norm(v) for k, v in other.params}
+        # names too may be escaped ("%6C%72" is "lr"); they are lower-cased
+        mine = {_normalise_escapes(k).lower(): _opt_norm(v) for k, v in self.params}
+        theirs = {_normalise_escapes(k).lower(): _opt_norm(v) for k, v in other.params}
         for name in _SIGNIFICANT_PARAMS:
             if (name in mine) != (name in theirs):
                 return False
