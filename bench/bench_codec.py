@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from baseline_mini import mini_parse
 from messages import OK_200, PUBLISH
-from pua.sip import parse_message
+from pua.sip import Response, parse_message
 
 
 def pua_publish(data: bytes) -> bytes:
