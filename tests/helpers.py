@@ -7,6 +7,7 @@ import random
 
 from pua.sip import Headers, Request, Response, make_response, parse_message
 from pua.sip.address import Address
+from pua.transaction import MessageDropped, TransactionLayer
 
 LOCAL_UDP = ("127.0.0.1", 5060)
 PEER_UDP = Address("udp", "127.0.0.1", 5070)
@@ -81,6 +82,11 @@ def incoming(
         ]
     )
     return Request(method, "sip:watcher@127.0.0.1:5060", headers, body).to_bytes()
+
+
+def dropped(layer: TransactionLayer) -> list[str]:
+    """Drain the layer's events and return the reasons of the drops."""
+    return [e.reason for e in layer.events() if isinstance(e, MessageDropped)]
 
 
 def seeded() -> random.Random:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -37,7 +39,7 @@ def test_nist_every_pair_is_a_row_or_invalid(state: nist.State, event: nist.Inpu
 
 
 @pytest.mark.parametrize("table", [nict.TRANSITIONS, nist.TRANSITIONS])
-def test_terminated_accepts_nothing(table: dict) -> None:
+def test_terminated_accepts_nothing(table: dict[Any, Any]) -> None:
     assert not [key for key in table if key[0].value == "terminated"]
 
 
