@@ -145,6 +145,16 @@ async def test_default_answers(pair: Pair) -> None:
         assert refused.headers.get("Allow") == "NOTIFY, OPTIONS"
 
 
+async def test_required_extension_gets_420_with_unsupported(pair: Pair) -> None:
+    # RFC 3261 §8.2.2.3
+    a, b, recorder = pair
+    request = make_request("NOTIFY", extra=[("Require", "100rel, timer")])
+    response = await a.request(request, b.local["udp"])
+    assert response.status == 420
+    assert response.headers.get("Unsupported") == "100rel, timer"
+    assert recorder.requests == []
+
+
 async def test_timeout_after_retransmissions_gives_a_local_408() -> None:
     transport, silent, port = await silent_peer()
     try:

@@ -395,6 +395,18 @@ class SipEndpoint:
 
     # -------------------------------------------------------- server side
     def _serve(self, key: ServerKey, request: Request, source: Address) -> None:
+        required = request.headers.get_list("require")
+        if required:
+            # RFC 3261 §8.2.2.3: pua implements no extension that a peer can
+            # require, so any option-tag in Require gets 420 + Unsupported
+            response = make_response(
+                request,
+                420,
+                to_tag=self.layer.ids.tag(),
+                headers=[("Unsupported", ", ".join(required))],
+            )
+            self._respond(key, request, 0, response)
+            return
         try:
             answer = self._handler(request, source) if self._handler else None
         except Exception:
