@@ -1,0 +1,1 @@
+"""Tests against real SIP peers (SIPp, Kamailio) from Debian packages."""
