@@ -26,12 +26,16 @@ def make_response(
     (RFC 3261 §8.2.6.2: MUST for any response but 100)."""
     fields = []
     add_tag = bool(to_tag) and status > 100 and request.to.tag is None
-    for key, name, value in request.headers._fields:
+    source = request.headers
+    for key, field in zip(source._key_list(), source._fields, strict=True):
         if key in _COPIED:
-            fields.append(
-                (key, name, f"{value};tag={to_tag}" if add_tag and key == "to" else value)
-            )
-    out = Headers._from_triples(fields)
+            if add_tag and key == "to":
+                name, sep, value = field
+                value = value.rstrip(" \t")
+                fields.append((name, sep, f"{value};tag={to_tag}"))
+            else:
+                fields.append(field)
+    out = Headers._parsed(fields, None, {})
     for name, value in headers or ():
         out.add(name, value)
     return Response(status, reason, out, body)

@@ -44,10 +44,11 @@ _KEYS: dict[str, str] = {}
 
 
 def header_key(name: str) -> str:
-    """The canonical lookup key of a header name: lower-case full form."""
+    """The canonical lookup key of a header name: lower-case full form
+    (white space a parsed name kept before its colon is ignored)."""
     key = _KEYS.get(name)
     if key is None:
-        lower = name.lower()
+        lower = name.lower().rstrip(" \t")
         key = COMPACT_FORMS.get(lower, lower)
         if len(_KEYS) < 4096:  # bounded: names come from the network
             _KEYS[name] = key
@@ -103,50 +104,61 @@ LIST_HEADERS = frozenset(
 class Headers:
     """Ordered header fields with case- and compact-form-insensitive lookup.
 
+    Each field is kept as the ``(name, separator, value)`` triple it was
+    read as (``("Via", ":", " SIP/2.0/UDP ...")``; fields added through the
+    API use ``": "``), so that serialising a parsed message writes back
+    exactly what was received, with one ``"".join`` per field.  Values are
+    returned without the white space around them.
+
     Typed views parsed from the fields are cached here and dropped on every
     change, so a message can be read many times and parsed once.
     """
 
-    __slots__ = ("_cache", "_fields", "_first")
+    __slots__ = ("_cache", "_fields", "_first", "_keys")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
-        #: (key, name as written, value)
-        self._fields: list[tuple[str, str, str]] = [
-            (header_key(name), name, value) for name, value in fields
-        ]
+        #: (name as written, separator, value as written)
+        self._fields: list[tuple[str, str, str]] = [(name, ": ", value) for name, value in fields]
         #: typed views parsed from the fields, by accessor
         self._cache: dict[str, Any] = {}
-        #: key -> value of its first field; built on the first lookup
+        #: key -> (stripped) value of its first field; built on first lookup
         self._first: dict[str, str] | None = None
-
-    @classmethod
-    def _from_triples(cls, triples: list[tuple[str, str, str]]) -> Headers:
-        obj = cls.__new__(cls)
-        obj._fields = triples
-        obj._cache = {}
-        obj._first = None
-        return obj
+        #: canonical key of each field, in order; built when needed
+        self._keys: list[str] | None = None
 
     @classmethod
     def _parsed(
-        cls, triples: list[tuple[str, str, str]], index: dict[str, str], cache: dict[str, Any]
+        cls,
+        fields: list[tuple[str, str, str]],
+        index: dict[str, str] | None,
+        cache: dict[str, Any],
     ) -> Headers:
         obj = cls.__new__(cls)
-        obj._fields = triples
+        obj._fields = fields
         obj._cache = cache
         obj._first = index
+        obj._keys = None
         return obj
 
     def _index(self) -> dict[str, str]:
         first = self._first
         if first is None:
             # reversed, so that the first field of each name wins
-            first = self._first = {k: v for k, _, v in reversed(self._fields)}
+            first = self._first = {
+                header_key(n): v.strip(" \t") for n, _, v in reversed(self._fields)
+            }
         return first
+
+    def _key_list(self) -> list[str]:
+        keys = self._keys
+        if keys is None:
+            keys = self._keys = [header_key(n) for n, _, _ in self._fields]
+        return keys
 
     def _changed(self) -> None:
         self._cache.clear()
         self._first = None
+        self._keys = None
 
     # -- reading -----------------------------------------------------------
     def get(self, name: str, default: str | None = None) -> str | None:
@@ -156,7 +168,11 @@ class Headers:
     def get_all(self, name: str) -> list[str]:
         """Values of every field called ``name``, one per field line."""
         key = header_key(name)
-        return [v for k, _, v in self._fields if k == key]
+        return [
+            f[2].strip(" \t")
+            for k, f in zip(self._key_list(), self._fields, strict=True)
+            if k == key
+        ]
 
     def get_list(self, name: str) -> list[str]:
         """Every element of a list header, across all its fields, split on
@@ -167,8 +183,7 @@ class Headers:
         return out
 
     def count(self, name: str) -> int:
-        key = header_key(name)
-        return sum(1 for k, _, _ in self._fields if k == key)
+        return self._key_list().count(header_key(name))
 
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
@@ -176,26 +191,33 @@ class Headers:
         return header_key(name) in self._index()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        for _, name, value in self._fields:
-            yield name, value
+        for name, _, value in self._fields:
+            yield name.rstrip(" \t"), value.strip(" \t")
 
     def __len__(self) -> int:
         return len(self._fields)
 
     def items(self) -> list[tuple[str, str]]:
-        return [(name, value) for _, name, value in self._fields]
+        return list(self)
 
     def keys(self) -> list[str]:
         """Canonical keys in order (with repeats)."""
-        return [k for k, _, _ in self._fields]
+        return list(self._key_list())
+
+    def _comparable(self, skip: str = "") -> list[tuple[str, str]]:
+        return [
+            (k, f[2].strip(" \t"))
+            for k, f in zip(self._key_list(), self._fields, strict=True)
+            if k != skip
+        ]
 
     def __eq__(self, other: object) -> bool:
         """Two blocks are equal if they hold the same values under the same
-        canonical names in the same order (the spelling of names is not
-        significant, RFC 3261 §7.3.1)."""
+        canonical names in the same order (the spelling of names and the
+        white space around values are not significant, RFC 3261 §7.3.1)."""
         if not isinstance(other, Headers):
             return NotImplemented
-        return [(k, v) for k, _, v in self._fields] == [(k, v) for k, _, v in other._fields]
+        return self._comparable() == other._comparable()
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -204,17 +226,18 @@ class Headers:
 
     def copy(self) -> Headers:
         """An independent copy (parsed views are not shared)."""
-        return Headers._from_triples(list(self._fields))
+        first = self._first
+        return Headers._parsed(list(self._fields), None if first is None else dict(first), {})
 
     # -- writing -----------------------------------------------------------
     def add(self, name: str, value: str) -> None:
         """Append a field."""
-        self._fields.append((header_key(name), name, value))
+        self._fields.append((name, ": ", value))
         self._changed()
 
     def prepend(self, name: str, value: str) -> None:
         """Insert a field before all others (a new top Via)."""
-        self._fields.insert(0, (header_key(name), name, value))
+        self._fields.insert(0, (name, ": ", value))
         self._changed()
 
     def set(self, name: str, value: str) -> None:
@@ -223,24 +246,24 @@ class Headers:
         key = header_key(name)
         out = []
         done = False
-        for triple in self._fields:
-            if triple[0] == key:
+        for k, field in zip(self._key_list(), self._fields, strict=True):
+            if k == key:
                 if not done:
-                    out.append((key, triple[1], value))
+                    out.append((field[0], ": ", value))
                     done = True
             else:
-                out.append(triple)
+                out.append(field)
         if not done:
-            out.append((key, name, value))
+            out.append((name, ": ", value))
         self._fields = out
         self._changed()
 
     def replace_first(self, name: str, value: str) -> None:
         """Replace the value of the first field called ``name`` only."""
         key = header_key(name)
-        for i, (k, n, _) in enumerate(self._fields):
+        for i, k in enumerate(self._key_list()):
             if k == key:
-                self._fields[i] = (k, n, value)
+                self._fields[i] = (self._fields[i][0], ": ", value)
                 self._changed()
                 return
         raise KeyError(name)
@@ -249,14 +272,14 @@ class Headers:
         """Drop every field called ``name``; return how many were dropped."""
         key = header_key(name)
         before = len(self._fields)
-        self._fields = [t for t in self._fields if t[0] != key]
+        self._fields = [f for k, f in zip(self._key_list(), self._fields, strict=True) if k != key]
         self._changed()
         return before - len(self._fields)
 
     def remove_first(self, name: str) -> None:
         """Drop the first field called ``name`` (a proxy popping its Via)."""
         key = header_key(name)
-        for i, (k, _, _) in enumerate(self._fields):
+        for i, k in enumerate(self._key_list()):
             if k == key:
                 del self._fields[i]
                 self._changed()

@@ -336,25 +336,37 @@ class Message:
         raise NotImplementedError
 
     def to_bytes(self) -> bytes:
-        """Serialise (RFC 3261 §7): CRLF line ends, fields in order, and a
-        Content-Length equal to the body's length as the last field (any
-        stored Content-Length is framing of the message it came from, and is
-        not copied)."""
-        lines = [self.start_line()]
-        lines += [
-            f"{name}: {value}"
-            for key, name, value in self.headers._fields
-            if key != "content-length"
-        ]
-        lines.append(f"Content-Length: {len(self.body)}\r\n\r\n")
-        return "\r\n".join(lines).encode("utf-8", "surrogateescape") + self.body
+        """Serialise (RFC 3261 §7): CRLF line ends, the fields as they were
+        read or added, and a Content-Length equal to the body's length: a
+        stored one that is right stays where it is (a received message is
+        written back as received), a wrong one is dropped, and a missing one
+        is added as the last field."""
+        headers = self.headers
+        fields = headers._fields
+        length = str(len(self.body))
+        stored = headers._index().get("content-length")
+        if stored == length:
+            head = "\r\n".join([self.start_line(), *map("".join, fields)])
+        else:
+            if stored is None:
+                lines = [self.start_line(), *map("".join, fields)]
+            else:
+                lines = [self.start_line()]
+                lines += [
+                    "".join(f)
+                    for k, f in zip(headers._key_list(), fields, strict=True)
+                    if k != "content-length"
+                ]
+            lines.append(f"Content-Length: {length}")
+            head = "\r\n".join(lines)
+        return (head + "\r\n\r\n").encode("utf-8", "surrogateescape") + self.body
 
     def __bytes__(self) -> bytes:
         return self.to_bytes()
 
     def _comparable_headers(self) -> list[tuple[str, str]]:
         # Content-Length is framing, not content: serialisation rewrites it
-        return [(k, v) for k, _, v in self.headers._fields if k != "content-length"]
+        return self.headers._comparable(skip="content-length")
 
 
 def _parse_max_forwards(value: str) -> int:

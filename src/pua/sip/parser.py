@@ -94,18 +94,19 @@ def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
     if "" in map(_SECOND, parts):
         bad = next(line for line, (_, colon, _) in zip(lines, parts, strict=True) if not colon)
         raise SipParseError("bad-header-line", status, bad[:80])
-    try:
-        triples = [
-            (names.get(raw) or _name_key(raw), raw, value.strip(" \t")) for raw, _, value in parts
-        ]
-    except SipParseError as exc:
-        exc.status = status
-        raise
     if head.count("\n") != len(lines) or head.count("\r") != len(lines):
         # a CR or LF that is not part of a CRLF line end (RFC 3261 §7)
         raise SipParseError("bare-line-break", status)
-    # the first field of each name wins (reversed)
-    index = {k: v for k, _, v in reversed(triples)}
+    # key -> value of the first field of that name (hence reversed); the
+    # fields themselves stay the (name, ":", value) triples partition made
+    try:
+        index = {
+            names.get(raw) or _name_key(raw): value.strip(" \t")
+            for raw, _, value in reversed(parts)
+        }
+    except SipParseError as exc:
+        exc.status = status
+        raise
     body = data[end + 4 :]
     content_length = index.get("content-length")
     if content_length is not None:
@@ -144,9 +145,7 @@ def parse_message(data: bytes, *, stream: bool = False) -> Request | Response:
     if not call_id or " " in call_id or "\t" in call_id:
         # callid = word [ "@" word ]
         raise SipParseError("bad-call-id", status, call_id)
-    headers = Headers._parsed(
-        triples, index, {"cseq": cseq, "@top-via": top_via, "call-id": call_id}
-    )
+    headers = Headers._parsed(parts, index, {"cseq": cseq, "@top-via": top_via, "call-id": call_id})
     if is_response:
         return _response(first, headers, body)
     request = _request(first, headers, body)
@@ -175,7 +174,20 @@ def _response(first: str, headers: Headers, body: bytes) -> Response:
     return response
 
 
+#: The common request line, checked in one match: token SP URI SP SIP/2.0
+#: (the URI starts with a scheme and holds no white space or "<").
+_REQUEST_LINE = re.compile(r"([A-Za-z0-9\-.!%*_+`'~]+) ([A-Za-z][^ \t<]*:[^ \t]*) (SIP/2\.0)")
+
+
 def _request(first: str, headers: Headers, body: bytes) -> Request:
+    m = _REQUEST_LINE.fullmatch(first)
+    if m is not None:
+        request = Request.__new__(Request)
+        request.method, request.uri, request.version = m.groups()
+        request.headers = headers
+        request.body = body
+        return request
+    # the slow path finds out what is wrong, or accepts the unusual
     parts = first.split(" ")
     if len(parts) != 3 or not all(parts):
         # RFC 4475 §3.1.2.9/§3.1.2.10: exactly one SP between the elements
