@@ -383,8 +383,10 @@ class SipEndpoint:
         elif isinstance(event, TransactionTimedOut):
             self._fail(event.key, event.request, 408, "Request Timeout (no response)")
         elif isinstance(event, TransportFailed):
-            if isinstance(event.key, str):
+            if isinstance(event.key, str) and event.request is not None:
                 self._fail(event.key, event.request, 503, f"Service Unavailable ({event.reason})")
+            else:
+                log.info("could not answer %s: %s", event.destination, event.reason)
         elif isinstance(event, MessageDropped):
             log.debug("dropped from %s: %s %s", event.source, event.reason, event.detail)
 

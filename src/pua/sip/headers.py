@@ -144,15 +144,17 @@ class Headers:
         first = self._first
         if first is None:
             # reversed, so that the first field of each name wins
+            known = _KEYS
             first = self._first = {
-                header_key(n): v.strip(" \t") for n, _, v in reversed(self._fields)
+                known.get(n) or header_key(n): v.strip(" \t") for n, _, v in reversed(self._fields)
             }
         return first
 
     def _key_list(self) -> list[str]:
         keys = self._keys
         if keys is None:
-            keys = self._keys = [header_key(n) for n, _, _ in self._fields]
+            known = _KEYS
+            keys = self._keys = [known.get(n) or header_key(n) for n, _, _ in self._fields]
         return keys
 
     def _changed(self) -> None:
@@ -188,7 +190,10 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        return header_key(name) in self._index()
+        key = header_key(name)
+        if self._first is not None:
+            return key in self._first
+        return key in self._key_list()
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         for name, _, value in self._fields:

@@ -344,7 +344,11 @@ class Message:
         headers = self.headers
         fields = headers._fields
         length = str(len(self.body))
-        stored = headers._index().get("content-length")
+        if headers._first is not None:
+            stored = headers._first.get("content-length")
+        else:
+            # a message built and not read yet: no index to ask
+            stored = "?" if "content-length" in headers._key_list() else None
         if stored == length:
             head = "\r\n".join([self.start_line(), *map("".join, fields)])
         else:

@@ -58,11 +58,12 @@ class TransactionTimedOut(Event):
 class TransportFailed(Event):
     """The transport could not deliver a message of this transaction
     (connection refused, ICMP error...): RFC 3261 §8.1.3.1 says to treat it
-    like a 503 for a client transaction.  Server transactions end quietly
-    (§17.2.4) and report it with ``request`` set to what they answered."""
+    like a 503 for a client transaction.  A server transaction reports the
+    request it was answering, or ``None`` once it had sent its final
+    response (a completed transaction no longer holds the request)."""
 
     key: ClientKey | ServerKey
-    request: Request
+    request: Request | None
     destination: Address
     reason: str
 

@@ -136,6 +136,14 @@ class TransactionLayer:
         self._tu_timeout = self.timers.timer_f if tu_timeout is None else tu_timeout
         self._client: dict[ClientKey, _ClientTx] = {}
         self._server: dict[ServerKey, _ServerTx] = {}
+        # Completed transactions shrink to what they still need: the method
+        # (client, to absorb retransmitted responses until K) and the last
+        # response with its destination (server, to repeat it until J).
+        # Their requests and objects are released at once, which keeps the
+        # cyclic garbage collector's work proportional to in-flight
+        # transactions rather than to T4 or 64*T1 seconds of traffic.
+        self._client_done: dict[ClientKey, str] = {}
+        self._server_done: dict[ServerKey, tuple[bytes, Address]] = {}
         self._timer_e1: OrderedDict[ClientKey, float] = OrderedDict()
         self._timer_e: list[tuple[float, ClientKey]] = []
         self._timer_f: OrderedDict[ClientKey, float] = OrderedDict()
@@ -190,11 +198,13 @@ class TransactionLayer:
 
     @property
     def client_count(self) -> int:
-        return len(self._client)
+        """Client transactions not yet terminated (Completed included)."""
+        return len(self._client) + len(self._client_done)
 
     @property
     def server_count(self) -> int:
-        return len(self._server)
+        """Server transactions not yet terminated (Completed included)."""
+        return len(self._server) + len(self._server_done)
 
     # ------------------------------------------------------- client side
     def send_request(self, request: Request, destination: Address, now: float) -> ClientKey:
@@ -229,12 +239,14 @@ class TransactionLayer:
     def abandon(self, key: ClientKey) -> bool:
         """Forget a client transaction without reporting it (the TU gave up,
         e.g. at shutdown).  Returns whether it existed."""
+        if self._client_done.pop(key, None) is not None:
+            self._timer_k.pop(key, None)
+            return True
         tx = self._client.pop(key, None)
         if tx is None:
             return False
         tx.state = nict.State.TERMINATED
         self._timer_f.pop(key, None)
-        self._timer_k.pop(key, None)
         self._timer_e1.pop(key, None)
         tx.e_at = None
         return True
@@ -243,6 +255,13 @@ class TransactionLayer:
         via = response.top_via
         branch = via.branch
         tx = self._client.get(branch) if branch else None
+        if tx is None:
+            method = self._client_done.get(branch) if branch else None
+            if method is not None and method == response.cseq.method:
+                # a retransmitted response while Completed
+                nict.transition(nict.State.COMPLETED, _response_input(response))
+                self.stats["response-retransmissions-absorbed"] += 1
+                return
         # §17.1.3: the branch and the CSeq method must both match
         if tx is None or tx.method != response.cseq.method:
             self._drop("no-matching-transaction", source, f"branch={branch}")
@@ -251,8 +270,7 @@ class TransactionLayer:
         if (_via_host(via.host), via.port) != tx.sent_by:
             self._drop("sent-by-mismatch", source, str(via))
             return
-        event = nict.Input.PROVISIONAL if response.status < 200 else nict.Input.FINAL
-        actions, tx.state = nict.transition(tx.state, event)
+        actions, tx.state = nict.transition(tx.state, _response_input(response))
         for action in actions:
             if action is nict.Action.PASS_RESPONSE:
                 self._events.append(
@@ -270,13 +288,13 @@ class TransactionLayer:
         if tx.e_at is not None:
             tx.e_at = None
             self._timer_e1.pop(key, None)
-        tx.data = b""  # nothing is retransmitted from Completed
         self._timer_f.pop(key, None)
+        del self._client[key]
         wait = self.timers.timer_k(tx.destination.reliable)
         if wait <= 0:
             tx.state = nict.State.TERMINATED
-            del self._client[key]
         else:
+            self._client_done[key] = tx.method
             self._timer_k[key] = now + wait
 
     def _fire_e(self, tx: _ClientTx, now: float) -> None:
@@ -316,11 +334,12 @@ class TransactionLayer:
         self._out.append(Outgoing(data, tx.destination, key))
         if final:
             self._tu_guard.pop(key, None)
+            del self._server[key]
             wait = self.timers.timer_j(tx.destination.reliable)
             if wait <= 0:
                 tx.state = nist.State.TERMINATED
-                del self._server[key]
             else:
+                self._server_done[key] = (data, tx.destination)
                 self._timer_j[key] = now + wait
 
     def _on_request(self, request: Request, source: Address, now: float) -> None:
@@ -337,6 +356,13 @@ class TransactionLayer:
             actions, tx.state = nist.transition(tx.state, nist.Input.REQUEST_RETRANSMISSION)
             if actions[0] is nist.Action.RESEND_LAST and tx.last is not None:
                 self._out.append(Outgoing(tx.last, tx.destination, key))
+            self.stats["request-retransmissions-absorbed"] += 1
+            return
+        done = self._server_done.get(key)
+        if done is not None:
+            # Completed: the final response again (§17.2.2)
+            nist.transition(nist.State.COMPLETED, nist.Input.REQUEST_RETRANSMISSION)
+            self._out.append(Outgoing(done[0], done[1], key))
             self.stats["request-retransmissions-absorbed"] += 1
             return
         _stamp_via(request, via, source)
@@ -356,7 +382,7 @@ class TransactionLayer:
         # §9.2: CANCEL matches the transaction with the same branch and
         # sent-by; it has no effect on a non-INVITE one but is answered 200.
         # pua has no INVITE transactions, so without a match it is 481.
-        target = any(k[0] == key[0] and k[1] == key[1] for k in self._server)
+        target = any(k[0] == key[0] and k[1] == key[1] for k in (*self._server, *self._server_done))
         self._send_stateless(request, 200 if target else 481, destination)
 
     def _send_stateless(
@@ -442,13 +468,22 @@ class TransactionLayer:
                 )
             )
             return
+        done = self._server_done.pop(key, None)
+        if done is not None:
+            # §17.2.4: the final response could not be delivered
+            nist.transition(nist.State.COMPLETED, nist.Input.TRANSPORT_ERROR)
+            self._timer_j.pop(key, None)
+            self.stats["server-transport-errors"] += 1
+            self._events.append(
+                TransportFailed(key=key, request=None, destination=done[1], reason=reason)
+            )
+            return
         stx = self._server.get(key)
         if stx is None or (stx.state, nist.Input.TRANSPORT_ERROR) not in nist.TRANSITIONS:
             return
         nist.transition(stx.state, nist.Input.TRANSPORT_ERROR)
         stx.state = nist.State.TERMINATED
         del self._server[key]
-        self._timer_j.pop(key, None)
         self._tu_guard.pop(key, None)
         self.stats["server-transport-errors"] += 1
         self._events.append(
@@ -471,20 +506,22 @@ class TransactionLayer:
         for key in _due(self._timer_f, now):
             self._fire_f(client[key])
         for key in _due(self._timer_k, now):
-            tx = client.pop(key)
-            nict.transition(tx.state, nict.Input.TIMER_K)
-            tx.state = nict.State.TERMINATED
+            del self._client_done[key]
+            nict.transition(nict.State.COMPLETED, nict.Input.TIMER_K)
         for skey in _due(self._tu_guard, now):
             stx = self._server[skey]
             self._fire_guard(stx, now)
         for skey in _due(self._timer_j, now):
-            stx = self._server.pop(skey)
-            nist.transition(stx.state, nist.Input.TIMER_J)
-            stx.state = nist.State.TERMINATED
+            del self._server_done[skey]
+            nist.transition(nist.State.COMPLETED, nist.Input.TIMER_J)
 
     def _drop(self, reason: str, source: Address, detail: str = "") -> None:
         self.drops[reason] += 1
         self._events.append(MessageDropped(reason=reason, source=source, detail=detail))
+
+
+def _response_input(response: Response) -> nict.Input:
+    return nict.Input.PROVISIONAL if response.status < 200 else nict.Input.FINAL
 
 
 def _due(queue: OrderedDict[_K, float], now: float) -> list[_K]:
