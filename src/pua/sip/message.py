@@ -368,6 +368,24 @@ class Message:
     def __bytes__(self) -> bytes:
         return self.to_bytes()
 
+    def _start(self) -> tuple[object, ...]:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        """Same kind, same start line, same body and the same fields
+        (Content-Length aside: it is framing, rewritten on serialisation)."""
+        if not isinstance(other, Message) or isinstance(other, Request) != isinstance(
+            self, Request
+        ):
+            return NotImplemented
+        return (
+            self._start() == other._start()
+            and self.body == other.body
+            and self._comparable_headers() == other._comparable_headers()
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
     def _comparable_headers(self) -> list[tuple[str, str]]:
         # Content-Length is framing, not content: serialisation rewrites it
         return self.headers._comparable(skip="content-length")
@@ -471,18 +489,8 @@ class Request(Message):
             # RFC 3261 §8.1.1.5 / RFC 4475 §3.1.2.17
             raise SipParseError("cseq-method-mismatch", 400, f"{self.method} vs {self.cseq}")
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Request):
-            return NotImplemented
-        return (
-            self.method == other.method
-            and self.uri == other.uri
-            and self.version.upper() == other.version.upper()
-            and self.body == other.body
-            and self._comparable_headers() == other._comparable_headers()
-        )
-
-    __hash__ = None  # type: ignore[assignment]
+    def _start(self) -> tuple[object, ...]:
+        return (self.method, self.uri, self.version.upper())
 
     def __repr__(self) -> str:
         return (
@@ -519,18 +527,8 @@ class Response(Message):
     def is_success(self) -> bool:
         return 200 <= self.status < 300
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Response):
-            return NotImplemented
-        return (
-            self.status == other.status
-            and self.reason == other.reason
-            and self.version.upper() == other.version.upper()
-            and self.body == other.body
-            and self._comparable_headers() == other._comparable_headers()
-        )
-
-    __hash__ = None  # type: ignore[assignment]
+    def _start(self) -> tuple[object, ...]:
+        return (self.status, self.reason, self.version.upper())
 
     def __repr__(self) -> str:
         return (
