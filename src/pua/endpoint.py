@@ -250,10 +250,8 @@ class SipEndpoint:
             template = retry
 
     async def _targets(
-        self, request: Request, destination: Address | SipUri | str | None
+        self, request: Request, destination: SipUri | str | None
     ) -> tuple[list[Address] | Response, str | None]:
-        if isinstance(destination, Address):
-            return [destination], None
         try:
             if destination is None:
                 routes = request.route
@@ -267,7 +265,7 @@ class SipEndpoint:
             assert self._resolver is not None
             numeric = self._resolver.numeric_target(uri)
             targets = numeric if numeric is not None else await self._resolver.resolve(uri)
-        except (ResolveError, PuaError) as exc:
+        except PuaError as exc:  # ResolveError, or SipParseError for a bad URI
             reason = getattr(exc, "reason", "bad-destination")
             return _local(request, 503, f"Service Unavailable (no target: {reason})"), None
         return targets, uri.host
@@ -276,11 +274,9 @@ class SipEndpoint:
         response: Response | None = None
         for target in targets:
             response = await self._send_once(_copy(template), target)
-            # RFC 3263 §4.3: a timeout, a transport error or a 503 moves on
-            # to the next target
-            if response.status not in (408, 503) or (
-                response.status == 408 and not isinstance(response, LocalResponse)
-            ):
+            # RFC 3263 §4.3: a timeout, a transport error (both local
+            # answers) or a 503 moves on to the next target
+            if not isinstance(response, LocalResponse) and response.status != 503:
                 return response
         assert response is not None
         return response
@@ -314,9 +310,11 @@ class SipEndpoint:
         self._flush()
 
     def _on_send_error(self, key: object, reason: str) -> None:
-        if self._layer is None or key is None:
+        # the transports hand back whatever key came with the message: a
+        # transaction key of the layer, or None for a stateless response
+        if self._layer is None or not isinstance(key, str | tuple):
             return
-        self._layer.transport_error(key, self._running_loop().time(), reason)  # type: ignore[arg-type]
+        self._layer.transport_error(key, self._running_loop().time(), reason)
         self._flush()
 
     def _on_timer(self) -> None:
@@ -349,27 +347,27 @@ class SipEndpoint:
             if deadline is not None:
                 self._timer = self._running_loop().call_at(deadline, self._on_timer)
 
-    def _transmit(self, data: bytes, destination: Address, key: object) -> None:
+    def _transmit(
+        self, data: bytes, destination: Address, key: ClientKey | ServerKey | None
+    ) -> None:
+        # called from _flush, whose loop picks up the events a failure adds
+        reason = None
         if destination.transport == "udp":
             if self._udp is None:
-                self._on_send_error(key, "no udp transport")
-                return
-            try:
-                self._udp.send(data, destination)
-            except OSError as exc:
-                assert self._layer is not None
-                self._layer.transport_error(key, self._running_loop().time(), str(exc))  # type: ignore[arg-type]
-            return
-        stream = self._streams.get(destination.transport)
-        if stream is None:
-            assert self._layer is not None
-            self._layer.transport_error(
-                key,  # type: ignore[arg-type]
-                self._running_loop().time(),
-                f"no {destination.transport} transport",
-            )
-            return
-        stream.send(data, destination, key, self._tls_names.get(destination))
+                reason = "no udp transport"
+            else:
+                try:
+                    self._udp.send(data, destination)
+                except OSError as exc:
+                    reason = str(exc)
+        else:
+            stream = self._streams.get(destination.transport)
+            if stream is None:
+                reason = f"no {destination.transport} transport"
+            else:
+                stream.send(data, destination, key, self._tls_names.get(destination))
+        if reason is not None and key is not None:
+            self.layer.transport_error(key, self._running_loop().time(), reason)
 
     def _dispatch(self, event: object) -> None:
         if isinstance(event, ResponseReceived):
