@@ -258,3 +258,26 @@ def test_many_transactions_each_complete_independently() -> None:
     assert {e.key for e in events if isinstance(e, ResponseReceived)} == {o.key for o in outs}
     run_until(layer, clock, 100.0)
     assert layer.client_count == 0
+
+
+def test_abandon_a_completed_transaction() -> None:
+    layer, clock = make_layer(), FakeClock()
+    key = layer.send_request(make_request(), PEER_UDP, clock.now)
+    data = layer.datagrams_to_send()[0].data
+    layer.receive_datagram(reply(data, 200), PEER_UDP, clock.now)
+    assert layer.client_count == 1  # Completed, absorbing for T4
+    assert layer.abandon(key) is True
+    assert layer.client_count == 0
+    assert layer.get_timer() is None
+
+
+def test_ipv6_sent_by_is_bracketed_and_matched() -> None:
+    layer = TransactionLayer(sent_by={"udp": ("::1", 5060)}, rng=seeded())
+    peer = Address("udp", "::1", 5070)
+    key = layer.send_request(make_request(), peer, 0.0)
+    data = layer.datagrams_to_send()[0].data
+    assert parse_message(data).top_via.host == "[::1]"
+    layer.receive_datagram(reply(data, 200), peer, 0.1)
+    (event,) = layer.events()
+    assert isinstance(event, ResponseReceived)
+    assert event.key == key

@@ -262,3 +262,49 @@ def test_transport_error_on_a_response_ends_the_server_transaction() -> None:
     (failed,) = layer.events()
     assert isinstance(failed, TransportFailed)
     assert layer.server_count == 0
+
+
+def test_next_event_hands_events_out_one_by_one() -> None:
+    layer, clock = make_layer(), FakeClock()
+    layer.receive_datagram(incoming(branch="z9hG4bK-n1"), PEER_UDP, clock.now)
+    layer.receive_datagram(incoming(branch="z9hG4bK-n2"), PEER_UDP, clock.now)
+    first, second = layer.next_event(), layer.next_event()
+    assert isinstance(first, RequestReceived)
+    assert isinstance(second, RequestReceived)
+    assert first.key != second.key
+    assert layer.next_event() is None
+
+
+def test_request_with_a_bad_rport_is_dropped() -> None:
+    layer, clock = make_layer(), FakeClock()
+    data = incoming().replace(b";rport", b";rport=abc")
+    layer.receive_datagram(data, PEER_UDP, clock.now)
+    assert dropped(layer) == ["bad-via"]
+    assert layer.server_count == 0
+
+
+def test_transport_error_while_proceeding_reports_the_request() -> None:
+    layer, clock = make_layer(), FakeClock()
+    event = receive(layer, incoming(), PEER_UDP, clock.now)
+    layer.send_response(event.key, make_response(event.request, 100), clock.now)
+    out = layer.datagrams_to_send()[0]
+    layer.transport_error(out.key, clock.now, "unreachable")
+    (failed,) = layer.events()
+    assert isinstance(failed, TransportFailed)
+    assert failed.request is event.request
+    assert layer.server_count == 0
+    # nothing to report for a stateless answer
+    layer.transport_error(None, clock.now, "ignored")
+    assert layer.events() == []
+
+
+def test_ipv6_request_is_answered_at_its_source() -> None:
+    layer = TransactionLayer(sent_by={"udp": ("::1", 5060)}, rng=seeded())
+    source = Address("udp", "::1", 40001)
+    data = incoming(via_host="[::1]", via_port=5070)
+    event = receive(layer, data, source, 0.0)
+    via = event.request.top_via
+    assert via.rport == 40001
+    assert via.received == "::1"
+    layer.send_response(event.key, make_response(event.request, 200), 0.0)
+    assert layer.datagrams_to_send()[0].destination == source

@@ -280,8 +280,7 @@ class TransactionLayer:
                 )
             elif action is nict.Action.START_K:
                 self._complete_client(tx, now)
-            else:  # ABSORB
-                self.stats["response-retransmissions-absorbed"] += 1
+            # (ABSORB belongs to Completed, whose responses are absorbed above)
 
     def _complete_client(self, tx: _ClientTx, now: float) -> None:
         key = tx.key
