@@ -2,8 +2,10 @@
 requests to a SIPp UAS on loopback and awaits each 200 OK.
 
 Each transaction is the whole client path: build the PUBLISH (headers,
-Call-ID, tag), the transaction layer (Via, branch, timers E/F/K), UDP
-send, parse of the 200, matching, and the awaiting coroutine resumed.  The
+Call-ID, tag; the presentity URI is checked once beforehand, as a PUBLISH
+engine checks a publication once, not at every refresh), the transaction
+layer (Via, branch, timers E/F/K), UDP send, parse of the 200, matching,
+and the awaiting coroutine resumed.  The
 figure is transactions divided by this process's CPU time (user + system)
 over the measured window; SIPp runs in its own process.
 
