@@ -238,12 +238,24 @@ class Headers:
     def add(self, name: str, value: str) -> None:
         """Append a field."""
         self._fields.append((name, ": ", value))
-        self._changed()
+        # keep the lookup structures instead of rebuilding them: a request
+        # gets fields added on its way out (Via, credentials)
+        key = header_key(name)
+        if self._keys is not None:
+            self._keys.append(key)
+        if self._first is not None:
+            self._first.setdefault(key, value.strip(" \t"))
+        self._cache.clear()
 
     def prepend(self, name: str, value: str) -> None:
         """Insert a field before all others (a new top Via)."""
         self._fields.insert(0, (name, ": ", value))
-        self._changed()
+        key = header_key(name)
+        if self._keys is not None:
+            self._keys.insert(0, key)
+        if self._first is not None:
+            self._first[key] = value.strip(" \t")
+        self._cache.clear()
 
     def set(self, name: str, value: str) -> None:
         """Replace the first field called ``name`` in place and drop the
