@@ -11,6 +11,7 @@ Usage: python bench/bench_codec.py [iterations] [rounds]
 
 from __future__ import annotations
 
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -82,14 +83,16 @@ def main() -> None:
         "publish_parse_only_per_s": (parse_message, PUBLISH),
         "baseline_mini_publish_parse_only_per_s": (mini_parse, PUBLISH),
     }
-    best = dict.fromkeys(cases, 0.0)
+    runs: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(rounds):
         for name, (fn, data) in cases.items():
-            best[name] = max(best[name], rate(fn, data, n))
+            runs[name].append(rate(fn, data, n))
+    best = {name: max(values) for name, values in runs.items()}
     print(f"publish_bytes: {len(PUBLISH)}")
     print(f"ok200_bytes: {len(OK_200)}")
     for name, value in best.items():
         print(f"{name}: {value:.0f}")
+        print(f"{name}_median: {statistics.median(runs[name]):.0f}")
     print(
         "publish_vs_baseline: "
         f"{best['publish_pas_per_s'] / best['baseline_mini_publish_pas_per_s']:.2f}"
