@@ -231,8 +231,10 @@ class Headers:
 
     def copy(self) -> Headers:
         """An independent copy (parsed views are not shared)."""
-        first = self._first
-        return Headers._parsed(list(self._fields), None if first is None else dict(first), {})
+        first, keys = self._first, self._keys
+        copy = Headers._parsed(list(self._fields), None if first is None else dict(first), {})
+        copy._keys = None if keys is None else list(keys)
+        return copy
 
     # -- writing -----------------------------------------------------------
     def add(self, name: str, value: str) -> None:
