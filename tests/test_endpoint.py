@@ -376,3 +376,19 @@ async def test_close_ends_pending_requests_with_a_local_503() -> None:
         assert response.status == 503
     finally:
         transport.close()
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_ipv6_loopback(transport: str) -> None:
+    config = EndpointConfig(host="::1", tcp_port=0)
+    async with SipEndpoint(config) as a, SipEndpoint(config, handler=Recorder()) as b:
+        response = await a.request(make_request("NOTIFY", "sip:b@[::1]"), b.local[transport])
+        assert response.status == 200
+        via = response.top_via
+        assert via.host == "[::1]"  # RFC 3261 §25: IPv6 references in Via
+        assert via.received == "::1"
+        assert a.contact_uri("a").startswith("sip:a@[::1]:")
+        by_uri = await a.request(
+            make_request("OPTIONS", "sip:b@[::1]"), f"sip:[::1]:{b.local['udp'].port}"
+        )
+        assert by_uri.status == 200
