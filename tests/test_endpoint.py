@@ -228,24 +228,24 @@ async def test_malformed_request_gets_400_with_reason(pair: Pair) -> None:
         transport.close()
 
 
-async def test_tls_with_a_trusted_certificate() -> None:
+def tls_configs(trusted: bool) -> tuple[EndpointConfig, EndpointConfig]:
+    """A TLS-only client and server; the client trusts the server's CA, or
+    another one."""
     ca = trustme.CA()
     server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
     client_ctx = ssl.create_default_context()
-    ca.configure_trust(client_ctx)
-    server_cfg = EndpointConfig(udp_port=None, tls_port=0, tls_server_context=server_ctx)
-    async with (
-        SipEndpoint(
-            EndpointConfig(
-                udp_port=None,
-                tls_port=0,
-                tls_client_context=client_ctx,
-                tls_server_context=server_ctx,
-            )
-        ) as a,
-        SipEndpoint(server_cfg, handler=Recorder()) as b,
-    ):
+    (ca if trusted else trustme.CA()).configure_trust(client_ctx)
+    client = EndpointConfig(
+        udp_port=None, tls_port=0, tls_client_context=client_ctx, tls_server_context=server_ctx
+    )
+    server = EndpointConfig(udp_port=None, tls_port=0, tls_server_context=server_ctx)
+    return client, server
+
+
+async def test_tls_with_a_trusted_certificate() -> None:
+    client, server = tls_configs(trusted=True)
+    async with SipEndpoint(client) as a, SipEndpoint(server, handler=Recorder()) as b:
         port = b.local["tls"].port
         response = await a.request(make_request("NOTIFY"), f"sips:127.0.0.1:{port}")
         assert response.status == 200
@@ -253,24 +253,8 @@ async def test_tls_with_a_trusted_certificate() -> None:
 
 
 async def test_tls_with_an_untrusted_certificate_fails_as_503() -> None:
-    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    trustme.CA().issue_cert("127.0.0.1").configure_cert(server_ctx)
-    client_ctx = ssl.create_default_context()
-    trustme.CA().configure_trust(client_ctx)  # a different CA
-    async with (
-        SipEndpoint(
-            EndpointConfig(
-                udp_port=None,
-                tls_port=0,
-                tls_client_context=client_ctx,
-                tls_server_context=server_ctx,
-            )
-        ) as a,
-        SipEndpoint(
-            EndpointConfig(udp_port=None, tls_port=0, tls_server_context=server_ctx),
-            handler=Recorder(),
-        ) as b,
-    ):
+    client, server = tls_configs(trusted=False)
+    async with SipEndpoint(client) as a, SipEndpoint(server, handler=Recorder()) as b:
         response = await a.request(make_request("NOTIFY"), b.local["tls"])
         assert isinstance(response, LocalResponse)
         assert response.status == 503
