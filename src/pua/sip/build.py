@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from pua.sip.fields import format_challenge
 from pua.sip.headers import Headers
 from pua.sip.message import Request, Response
 
-__all__ = ["format_challenge", "make_response"]
+__all__ = ["make_response"]
 
 #: Header fields a response copies from its request (RFC 3261 §8.2.6.2).
 _COPIED = ("via", "from", "to", "call-id", "cseq")

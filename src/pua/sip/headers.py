@@ -14,7 +14,7 @@ from typing import Any
 
 from pua.sip.grammar import split_list
 
-__all__ = ["COMPACT_FORMS", "Headers", "display_name", "header_key"]
+__all__ = ["COMPACT_FORMS", "Headers", "header_key"]
 
 #: Compact forms and their full names (RFC 3261 §7.3.3 and §20, RFC 6665
 #: §8.4 for Event "o" and Allow-Events "u", RFC 3515 "r", RFC 3892 "b",
@@ -53,52 +53,6 @@ def header_key(name: str) -> str:
         if len(_KEYS) < 4096:  # bounded: names come from the network
             _KEYS[name] = key
     return key
-
-
-_DISPLAY = {
-    "call-id": "Call-ID",
-    "cseq": "CSeq",
-    "www-authenticate": "WWW-Authenticate",
-    "sip-etag": "SIP-ETag",
-    "sip-if-match": "SIP-If-Match",
-    "mime-version": "MIME-Version",
-}
-
-
-def display_name(key: str) -> str:
-    """The conventional spelling of a header name (``call-id`` → ``Call-ID``)."""
-    name = _DISPLAY.get(key)
-    if name is None:
-        name = "-".join(part.capitalize() for part in key.split("-"))
-    return name
-
-
-#: Headers whose grammar is a comma-separated list (RFC 3261 §7.3.1); only
-#: these are split by :meth:`Headers.get_list`.  WWW-Authenticate and friends
-#: use commas between parameters and are never split.
-LIST_HEADERS = frozenset(
-    {
-        "via",
-        "contact",
-        "route",
-        "record-route",
-        "allow",
-        "allow-events",
-        "supported",
-        "require",
-        "proxy-require",
-        "unsupported",
-        "accept",
-        "accept-encoding",
-        "accept-language",
-        "content-encoding",
-        "content-language",
-        "in-reply-to",
-        "path",
-        "service-route",
-        "warning",
-    }
-)
 
 
 class Headers:
@@ -178,7 +132,9 @@ class Headers:
 
     def get_list(self, name: str) -> list[str]:
         """Every element of a list header, across all its fields, split on
-        commas outside quotes and angle brackets (RFC 3261 §7.3.1)."""
+        commas outside quotes and angle brackets (RFC 3261 §7.3.1).  Ask it
+        only of headers whose grammar is a list: WWW-Authenticate and the
+        like use commas between parameters."""
         out: list[str] = []
         for value in self.get_all(name):
             out.extend(split_list(value))
