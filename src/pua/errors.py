@@ -8,7 +8,15 @@ sans-IO room is a bug.
 
 from __future__ import annotations
 
-__all__ = ["LocalProtocolError", "PuaError", "SipParseError"]
+__all__ = [
+    "LocalProtocolError",
+    "NoBodyError",
+    "PuaError",
+    "PublishError",
+    "SipParseError",
+    "UnknownETagError",
+    "UnknownEventError",
+]
 
 
 class PuaError(Exception):
@@ -35,3 +43,29 @@ class SipParseError(PuaError):
 
 class LocalProtocolError(PuaError):
     """The caller asked for something SIP does not allow (a programming error)."""
+
+
+class PublishError(PuaError):
+    """``send_publish`` refused a request before sending anything; stored
+    state is unchanged.  ``code`` is what Kamailio's ``send_publish`` would
+    have returned (-1, -10 or 418)."""
+
+    code = -1
+
+
+class UnknownEventError(PublishError):
+    """The event flag names no registered event package (Kamailio: -1)."""
+
+
+class NoBodyError(PublishError):
+    """A new publication needs a body (RFC 3903 §4.1; Kamailio:
+    ``ERR_PUBLISH_NO_BODY``, -10)."""
+
+    code = -10
+
+
+class UnknownETagError(PublishError):
+    """The caller named an entity-tag that no publication holds
+    (Kamailio returns 418)."""
+
+    code = 418
