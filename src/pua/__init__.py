@@ -1,12 +1,115 @@
 """pua: a Presence User Agent for SIP.
 
-It sends PUBLISH (RFC 3903) and SUBSCRIBE (RFC 6665) on behalf of applications.
-This release holds the SIP foundation: the sans-IO wire codec (:mod:`pua.sip`),
-the non-INVITE transaction layer (:mod:`pua.transaction`), the asyncio
-transports and RFC 3263 resolution (:mod:`pua.transport`) and the endpoint
-that joins them (:mod:`pua.endpoint`).
+It sends PUBLISH (RFC 3903) and SUBSCRIBE (RFC 6665) on behalf of
+applications.  :class:`PuaAPI` is the entry point (Kamailio's ``bind_pua``);
+:class:`PublishInfo` describes one request; the flag constants keep
+Kamailio's names and values.
+
+Underneath: the sans-IO wire codec (:mod:`pua.sip`), the non-INVITE
+transaction layer (:mod:`pua.transaction`), the PUBLISH engine
+(:mod:`pua.ua`), the event packages (:mod:`pua.evpkg`), and the asyncio
+transports and endpoint (:mod:`pua.transport`, :mod:`pua.endpoint`).
 """
 
-__version__ = "0.1.0.dev0"
+from pua.api import PuaAPI, PublishCall
+from pua.config import ConfigError, PuaConfig
+from pua.errors import (
+    NoBodyError,
+    PuaError,
+    PublishError,
+    UnknownETagError,
+    UnknownEventError,
+)
+from pua.model import (
+    BLA_EVENT,
+    BLA_PUBLISH,
+    BLA_SUBSCRIBE,
+    CONFERENCE_EVENT,
+    DFKS_EVENT,
+    DFKS_PUBLISH,
+    DFKS_SUBSCRIBE,
+    DIALOG_EVENT,
+    DIALOG_PUBLISH,
+    ERR_PUBLISH_NO_BODY,
+    INSERT_TYPE,
+    MSGSUM_EVENT,
+    PRESENCE_EVENT,
+    PURPLE_PUBLISH,
+    PWINFO_EVENT,
+    REGINFO_EVENT,
+    REGINFO_PUBLISH,
+    REGINFO_SUBSCRIBE,
+    REQ_ME,
+    REQ_OTHER,
+    RLS_SUBSCRIBE,
+    RPC_ASYN_PUBLISH,
+    RPC_PUBLISH,
+    RPC_SUBSCRIBE,
+    UL_PUBLISH,
+    UPDATE_TYPE,
+    XCAPDIFF_EVENT,
+    XCAPDIFF_PUBLISH,
+    XCAPDIFF_SUBSCRIBE,
+    XMPP_INITIAL_SUBS,
+    XMPP_PUBLISH,
+    XMPP_SUBSCRIBE,
+    EventFlag,
+    PublishInfo,
+    RequestOrigin,
+    SourceFlag,
+    UpdateType,
+)
+from pua.ua.events import PublishOutcome
 
-__all__ = ["__version__"]
+__version__ = "0.2.0.dev0"
+
+__all__ = [
+    "BLA_EVENT",
+    "BLA_PUBLISH",
+    "BLA_SUBSCRIBE",
+    "CONFERENCE_EVENT",
+    "DFKS_EVENT",
+    "DFKS_PUBLISH",
+    "DFKS_SUBSCRIBE",
+    "DIALOG_EVENT",
+    "DIALOG_PUBLISH",
+    "ERR_PUBLISH_NO_BODY",
+    "INSERT_TYPE",
+    "MSGSUM_EVENT",
+    "PRESENCE_EVENT",
+    "PURPLE_PUBLISH",
+    "PWINFO_EVENT",
+    "REGINFO_EVENT",
+    "REGINFO_PUBLISH",
+    "REGINFO_SUBSCRIBE",
+    "REQ_ME",
+    "REQ_OTHER",
+    "RLS_SUBSCRIBE",
+    "RPC_ASYN_PUBLISH",
+    "RPC_PUBLISH",
+    "RPC_SUBSCRIBE",
+    "UL_PUBLISH",
+    "UPDATE_TYPE",
+    "XCAPDIFF_EVENT",
+    "XCAPDIFF_PUBLISH",
+    "XCAPDIFF_SUBSCRIBE",
+    "XMPP_INITIAL_SUBS",
+    "XMPP_PUBLISH",
+    "XMPP_SUBSCRIBE",
+    "ConfigError",
+    "EventFlag",
+    "NoBodyError",
+    "PuaAPI",
+    "PuaConfig",
+    "PuaError",
+    "PublishCall",
+    "PublishError",
+    "PublishInfo",
+    "PublishOutcome",
+    "RequestOrigin",
+    "SourceFlag",
+    "UnknownETagError",
+    "UnknownEventError",
+    "UpdateType",
+    "__version__",
+]

@@ -1,0 +1,245 @@
+"""``PuaAPI``: what Kamailio's ``bind_pua`` hands to other modules, as an
+asyncio object.
+
+It joins the sans-IO :class:`~pua.ua.PublishEngine` to a
+:class:`~pua.endpoint.SipEndpoint`: every input (a call, a response, the
+timer) is fed to the engine with ``now = loop.time()``; then the engine's
+requests are handed to the endpoint, its outcomes complete the callers'
+awaitables and run the callbacks, and the single timer is re-armed at the
+engine's next deadline.
+
+Kamailio's return codes map to Python like this (see docs/api.md):
+
+* ``0`` (sent): :meth:`PuaAPI.send_publish` returns a :class:`PublishCall`;
+  awaiting it gives the :class:`~pua.ua.PublishOutcome`;
+* ``-1``: :class:`~pua.errors.PublishError` (and :class:`UnknownEventError`);
+* ``-10`` (``ERR_PUBLISH_NO_BODY``): :class:`~pua.errors.NoBodyError`;
+* ``418`` (unknown ETag): :class:`~pua.errors.UnknownETagError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+from collections.abc import Generator
+from typing import Any
+
+from pua.callbacks import CallbackRegistry, PuaCallback
+from pua.config import PuaConfig
+from pua.endpoint import EndpointConfig, LocalResponse, SipEndpoint
+from pua.errors import LocalProtocolError
+from pua.evpkg.registry import BodyProcessor, EventRegistry
+from pua.model import PublishInfo
+from pua.sip.message import Response
+from pua.ua.events import OutgoingRequest, PublishOutcome
+from pua.ua.publish import PublishEngine
+
+__all__ = ["PuaAPI", "PublishCall"]
+
+log = logging.getLogger("pua.api")
+
+
+class PublishCall:
+    """One accepted ``send_publish``: await it for the outcome, or drop it
+    (fire and forget: the publication goes on either way)."""
+
+    __slots__ = ("_future", "info", "ticket")
+
+    def __init__(self, ticket: int, info: PublishInfo, future: asyncio.Future[PublishOutcome]):
+        self.ticket = ticket
+        self.info = info
+        self._future = future
+
+    def __await__(self) -> Generator[Any, None, PublishOutcome]:
+        return self._future.__await__()
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def result(self) -> PublishOutcome:
+        return self._future.result()
+
+    def __repr__(self) -> str:
+        state = "done" if self._future.done() else "pending"
+        return f"<PublishCall {self.ticket} {self.info.pres_uri} {state}>"
+
+
+class PuaAPI:
+    """A presence user agent on the running event loop.
+
+    ``async with PuaAPI(config) as pua: await pua.send_publish(info)``.
+    Pass an ``endpoint`` to share one SIP endpoint with other users;
+    otherwise one is made from ``endpoint_config`` (default: UDP on a
+    free loopback port).
+    """
+
+    def __init__(
+        self,
+        config: PuaConfig | None = None,
+        *,
+        endpoint: SipEndpoint | None = None,
+        endpoint_config: EndpointConfig | None = None,
+        registry: EventRegistry | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config or PuaConfig()
+        self._rng = rng or random.Random(os.urandom(16))
+        self._own_endpoint = endpoint is None
+        self.endpoint = endpoint or SipEndpoint(endpoint_config, rng=self._rng)
+        self.registry = registry or EventRegistry(
+            dlginfo_increase_version=self.config.dlginfo_increase_version,
+            reginfo_increase_version=self.config.reginfo_increase_version,
+        )
+        host = self.endpoint.config.advertised_host or self.endpoint.config.host
+        self.engine = PublishEngine(self.config, self.registry, self._rng, local_host=host)
+        self.callbacks = CallbackRegistry()
+        self._calls: dict[int, asyncio.Future[PublishOutcome]] = {}
+        self._requests: set[asyncio.Task[Response]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._closed = False
+
+    # ------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        if self._own_endpoint:
+            await self.endpoint.start()
+
+    async def close(self) -> None:
+        """Stop.  Publications are left to expire at the server (or to be
+        picked up again from storage); waiting callers get an outcome."""
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        for task in list(self._requests):
+            task.cancel()
+        if self._requests:
+            await asyncio.gather(*self._requests, return_exceptions=True)
+        for future in self._calls.values():
+            if not future.done():
+                future.cancel()
+        self._calls.clear()
+        if self._own_endpoint:
+            await self.endpoint.close()
+
+    async def __aenter__(self) -> PuaAPI:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # ------------------------------------------------------------ the API
+    def send_publish(self, info: PublishInfo) -> PublishCall:
+        """Publish, modify, refresh or remove (``info.expires == 0``).
+
+        Raises :class:`~pua.errors.PublishError` at once when the request
+        cannot be sent (nothing changes then).  Otherwise the returned
+        :class:`PublishCall` completes with exactly one outcome.
+        """
+        loop = self._running_loop()
+        ticket = self.engine.publish(info, loop.time())
+        future: asyncio.Future[PublishOutcome] = loop.create_future()
+        self._calls[ticket] = future
+        self._flush()
+        return PublishCall(ticket, info, future)
+
+    def register_puacb(self, types: int, callback: PuaCallback, param: Any = None) -> None:
+        """Run ``callback(outcome, param)`` for every final outcome of a
+        request whose source flag overlaps ``types``: every
+        ``send_publish``, and pua's own refreshes when
+        ``callbacks_on_refresh`` is set.  Newest registration first."""
+        self.callbacks.register(types, callback, param)
+
+    def add_event(
+        self,
+        flag: int,
+        name: str,
+        content_type: str | None,
+        process_body: BodyProcessor | None = None,
+    ) -> bool:
+        """Register an event package; ``False`` if the name exists (then
+        nothing changes, as in Kamailio)."""
+        return self.registry.add_event(flag, name, content_type, process_body)
+
+    def get_event_flag(self, name: str) -> int | None:
+        """The flag of a registered event name, or ``None``."""
+        return self.registry.get_event_flag(name)
+
+    def cleanup(self) -> None:
+        """Do now what is due now (Kamailio's ``pua.cleanup``): refreshes,
+        retries and final removals whose time has come."""
+        self.engine.handle_timer(self._running_loop().time())
+        self._flush()
+
+    def publications(self) -> list[dict[str, Any]]:
+        """Every publication as plain data (introspection)."""
+        now = self._running_loop().time()
+        return [record.snapshot(now) for record in self.engine.publications()]
+
+    # ------------------------------------------------------------ plumbing
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None or self._closed:
+            raise LocalProtocolError("PuaAPI not started")
+        return self._loop
+
+    def _flush(self) -> None:
+        engine = self.engine
+        loop = self._running_loop()
+        for outgoing in engine.requests_to_send():
+            self._send(loop, outgoing)
+        for outcome in engine.events():
+            self._deliver(outcome)
+        deadline = engine.get_timer()
+        if deadline != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            self._timer_at = deadline
+            if deadline is not None:
+                self._timer = loop.call_at(deadline, self._on_timer)
+
+    def _send(self, loop: asyncio.AbstractEventLoop, outgoing: OutgoingRequest) -> None:
+        task = loop.create_task(self.endpoint.request(outgoing.request, outgoing.destination))
+        self._requests.add(task)
+        task.add_done_callback(lambda done: self._on_response(outgoing.token, done))
+
+    def _on_response(self, token: int, task: asyncio.Task[Response]) -> None:
+        self._requests.discard(task)
+        if task.cancelled() or self._closed:
+            return
+        exc = task.exception()
+        if exc is None:
+            response = task.result()
+        else:
+            # a bug below us must not leave the publication waiting for ever
+            log.error("sending request %d failed", token, exc_info=exc)
+            response = LocalResponse(503, "Service Unavailable (internal error)")
+        self.engine.handle_response(
+            token,
+            response,
+            self._running_loop().time(),
+            local=isinstance(response, LocalResponse),
+        )
+        self._flush()
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._timer_at = None
+        if self._closed:
+            return
+        self.engine.handle_timer(self._running_loop().time())
+        self._flush()
+
+    def _deliver(self, outcome: PublishOutcome) -> None:
+        if outcome.ticket is not None:
+            future = self._calls.pop(outcome.ticket, None)
+            if future is not None and not future.done():
+                future.set_result(outcome)
+        elif not self.config.callbacks_on_refresh:
+            return
+        self.callbacks.run(outcome)
