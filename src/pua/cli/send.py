@@ -10,6 +10,8 @@ from typing import Any
 
 from pua.endpoint import EndpointConfig, LocalResponse, SipEndpoint
 from pua.errors import LocalProtocolError
+from pua.evpkg import presence
+from pua.evpkg.registry import EventRegistry
 from pua.runtime import run
 from pua.sip.digest import DigestCredentials
 from pua.sip.headers import Headers
@@ -19,23 +21,12 @@ from pua.sip.uri import SipUri, parse_uri
 
 __all__ = ["build_publish", "make_publish", "pidf_document", "run_command"]
 
-_EVENT_TYPES = {
-    "presence": "application/pidf+xml",
-    "dialog": "application/dialog-info+xml",
-    "message-summary": "application/simple-message-summary",
-    "reg": "application/reginfo+xml",
-    "xcap-diff": "application/xcap-diff+xml",
-}
+_EVENTS = EventRegistry()
 
 
 def pidf_document(entity: str, basic: str, tuple_id: str) -> bytes:
     """A minimal PIDF document (RFC 3863 §4.1)."""
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="{entity}">\n'
-        f'  <tuple id="{tuple_id}"><status><basic>{basic}</basic></status></tuple>\n'
-        "</presence>\n"
-    ).encode()
+    return presence.pidf_document(entity, basic, tuple_id=tuple_id).encode()
 
 
 def build_publish(
@@ -61,7 +52,8 @@ def build_publish(
         # RFC 3903 §4.1: an initial PUBLISH carries the state
         raise LocalProtocolError("an initial PUBLISH needs a body (or --etag to refresh)")
     if body and content_type is None:
-        content_type = _EVENT_TYPES.get(event)
+        package = _EVENTS.by_name(event)
+        content_type = None if package is None else package.content_type
         if content_type is None:
             raise LocalProtocolError(f"no default Content-Type for event {event!r}: give one")
     return make_publish(
