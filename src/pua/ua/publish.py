@@ -181,7 +181,6 @@ class Publication:
         "event",
         "expires_at",
         "extra",
-        "extra_headers",
         "failures",
         "gen",
         "id",
@@ -229,7 +228,6 @@ class Publication:
         self.content_type = content_type
         self.tuple_id = tuple_id
         self.extra = extra
-        self.extra_headers = info.extra_headers
         self.outbound_proxy = outbound_proxy
         #: absolute time until which to keep publishing; 0 = for ever
         self.desired_expires = desired_expires
@@ -326,7 +324,9 @@ class PublishEngine:
         self._ids = IdGenerator(rng)
         self._local_host = local_host
         # newest first per presentity, as Kamailio's hash chains (spec §6.1)
-        self._by_uri: dict[str, list[Publication]] = {}
+        # a presentity with one publication (the common case) maps to it
+        # directly: a list per presentity would cost ~90 bytes each
+        self._by_uri: dict[str, Publication | list[Publication]] = {}
         self._count = 0
         self._serial = 0
         self._tickets = 0
@@ -440,8 +440,11 @@ class PublishEngine:
         return out
 
     def publications(self) -> Iterator[Publication]:
-        for records in self._by_uri.values():
-            yield from records
+        for entry in list(self._by_uri.values()):
+            if isinstance(entry, Publication):
+                yield entry
+            else:
+                yield from entry
 
     def find(self, info: PublishInfo) -> Publication | None:
         """The publication ``info`` would update (Kamailio's lookup)."""
@@ -470,10 +473,10 @@ class PublishEngine:
     def _find(self, info: PublishInfo) -> Publication | None:
         # spec §6.2: flags and events overlap bitwise, the presentity is
         # equal byte for byte, the id only if given, the etag only if given
-        records = self._by_uri.get(info.pres_uri)
-        if not records:
+        entry = self._by_uri.get(info.pres_uri)
+        if entry is None:
             return None
-        for record in records:
+        for record in (entry,) if isinstance(entry, Publication) else entry:
             if (
                 record.source_flag & info.source_flag
                 and record.event & info.event
@@ -503,7 +506,13 @@ class PublishEngine:
             outbound_proxy=info.outbound_proxy or self.config.outbound_proxy,
             desired_expires=self._desired(info.expires, now),
         )
-        self._by_uri.setdefault(info.pres_uri, []).insert(0, record)
+        entry = self._by_uri.get(info.pres_uri)
+        if entry is None:
+            self._by_uri[info.pres_uri] = record
+        elif isinstance(entry, Publication):
+            self._by_uri[info.pres_uri] = [record, entry]
+        else:
+            entry.insert(0, record)
         self._count += 1
         return record
 
@@ -529,8 +538,6 @@ class PublishEngine:
             record.refresh_wanted = True
         record.version = version
         record.extra = extra
-        if info.extra_headers is not None:
-            record.extra_headers = info.extra_headers
         if info.outbound_proxy:
             record.outbound_proxy = info.outbound_proxy
         record.desired_expires = self._desired(info.expires, now)
@@ -922,10 +929,13 @@ class PublishEngine:
         record.alive = False
         record.due = None
         self._count -= 1
-        records = self._by_uri[record.pres_uri]
-        records.remove(record)
-        if not records:
+        entry = self._by_uri[record.pres_uri]
+        if entry is record:
             del self._by_uri[record.pres_uri]
+        elif isinstance(entry, list):
+            entry.remove(record)
+            if len(entry) == 1:
+                self._by_uri[record.pres_uri] = entry[0]
         self.stats["ended"] += 1
         waiters = record.waiters
         record.waiters = None
