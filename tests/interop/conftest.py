@@ -537,80 +537,197 @@ def _stop_kamailio(proc: subprocess.Popen[bytes]) -> None:
             os.killpg(pgid, signal.SIGKILL)
 
 
-@pytest.fixture(scope="session")
-def presence_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PresenceServer]:
-    """tests/peers/kamailio/presence-server.cfg on free UDP and TCP ports of
-    127.0.0.1, with its SQLite database in a temporary work dir; stopped at
-    the end of the session."""
-    binary = find_binary("kamailio", KAMAILIO_PACKAGES)
-    config = KAMAILIO_DIR / "presence-server.cfg"
-    workdir = tmp_path_factory.mktemp("presence-server")
-    rundir = workdir / "run"
-    rundir.mkdir()
-    (workdir / "sipdump").mkdir()
-    db_path = workdir / "presence.db"
-    log_path = workdir / "kamailio.log"
-    _create_database(db_path)
+class KamailioPresence:
+    """One Kamailio presence server (tests/peers/kamailio/presence-server.cfg)
+    on fixed UDP and TCP ports of 127.0.0.1, with its SQLite database and its
+    log in ``workdir``.  It can be stopped and started again on the same
+    ports, with the same database or a new, empty one."""
 
-    udp_port, tcp_port = free_port("udp"), free_port("tcp")
-    args = [
-        "-f", str(config),
-        "-Y", str(rundir),
-        "-m", "64",
-        "-M", "8",
-        "-A", f"UDP_PORT={udp_port}",
-        "-A", f"TCP_PORT={tcp_port}",
-        "-A", f'DBURL="sqlite://{db_path}"',
-        "-A", f'SIPDUMP_DIR="{workdir / "sipdump"}"',
-    ]  # fmt: skip
-    check = subprocess.run(
-        [binary, "-c", *args], capture_output=True, text=True, timeout=60, check=False
-    )
-    if check.returncode != 0:
-        pytest.fail(
-            f"kamailio rejects {config} (are the Debian packages {KAMAILIO_PACKAGES} "
-            f"all installed?):\n{check.stdout}{check.stderr}",
-            pytrace=False,
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        udp_port: int | None = None,
+        tcp_port: int | None = None,
+        db_path: Path | None = None,
+    ) -> None:
+        self.binary = find_binary("kamailio", KAMAILIO_PACKAGES)
+        self.config = KAMAILIO_DIR / "presence-server.cfg"
+        self.workdir = workdir
+        self.rundir = workdir / "run"
+        self.sipdump_dir = workdir / "sipdump"
+        self.rundir.mkdir(parents=True, exist_ok=True)
+        self.sipdump_dir.mkdir(exist_ok=True)
+        self.udp_port = free_port("udp") if udp_port is None else udp_port
+        self.tcp_port = free_port("tcp") if tcp_port is None else tcp_port
+        self.server = PresenceServer(
+            udp=Address("udp", HOST, self.udp_port),
+            tcp=Address("tcp", HOST, self.tcp_port),
+            workdir=workdir,
+            db_path=workdir / "presence.db" if db_path is None else db_path,
+            log_path=workdir / "kamailio.log",
         )
+        self.proc: subprocess.Popen[bytes] | None = None
+        #: how many times the server was started
+        self.starts = 0
 
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [binary, "-DD", "-E", *args, "-P", str(workdir / "kamailio.pid")],
-            cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+    def _args(self) -> list[str]:
+        return [
+            "-f", str(self.config),
+            "-Y", str(self.rundir),
+            "-m", "64",
+            "-M", "8",
+            "-A", f"UDP_PORT={self.udp_port}",
+            "-A", f"TCP_PORT={self.tcp_port}",
+            "-A", f'DBURL="sqlite://{self.server.db_path}"',
+            "-A", f'SIPDUMP_DIR="{self.sipdump_dir}"',
+        ]  # fmt: skip
+
+    def check_config(self) -> None:
+        """``kamailio -c``: fail the test if the configuration is refused."""
+        check = subprocess.run(
+            [self.binary, "-c", *self._args()],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
-    server = PresenceServer(
-        udp=Address("udp", HOST, udp_port),
-        tcp=Address("tcp", HOST, tcp_port),
-        workdir=workdir,
-        db_path=db_path,
-        log_path=log_path,
-    )
-    try:
-        deadline = time.monotonic() + 20
+        if check.returncode != 0:
+            pytest.fail(
+                f"kamailio rejects {self.config} (are the Debian packages {KAMAILIO_PACKAGES} "
+                f"all installed?):\n{check.stdout}{check.stderr}",
+                pytrace=False,
+            )
+
+    def create_database(self) -> None:
+        """A new database with the empty presence schema, replacing any
+        earlier one (and its WAL files).  Only while the server is stopped."""
+        if self.running:
+            raise AssertionError("the database is replaced only while kamailio is stopped")
+        db_path = self.server.db_path
+        for path in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+            path.unlink(missing_ok=True)
+        _create_database(db_path)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, timeout: float = 20.0) -> PresenceServer:
+        """Start Kamailio and wait until it answers OPTIONS over UDP and
+        listens on its TCP port; on failure, stop it and fail the test."""
+        if self.proc is not None:
+            raise AssertionError("kamailio is started twice without a stop")
+        server = self.server
+        with server.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [self.binary, "-DD", "-E", *self._args(), "-P", str(self.workdir / "kamailio.pid")],
+                cwd=self.workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.starts += 1
+        try:
+            self._wait_ready(self.proc, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        return server
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes], timeout: float) -> None:
+        server = self.server
+        deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
                 pytest.fail(
                     f"kamailio exited with {proc.returncode} during start-up:\n{server.log_tail()}",
                     pytrace=False,
                 )
-            status = _options_probe(udp_port, 0.2)
+            status = _options_probe(self.udp_port, 0.2)
             if status is not None and status.startswith("SIP/2.0 200"):
                 break
             if time.monotonic() > deadline:
                 pytest.fail(
-                    f"kamailio did not answer OPTIONS on udp port {udp_port} within 20 s "
-                    f"(last reply: {status!r}):\n{server.log_tail()}",
+                    f"kamailio did not answer OPTIONS on udp port {self.udp_port} within "
+                    f"{timeout} s (last reply: {status!r}):\n{server.log_tail()}",
                     pytrace=False,
                 )
-        if not any(socket_bound(pid, tcp_port, "tcp") for pid in _group_members(proc.pid)):
-            pytest.fail(f"kamailio does not listen on tcp port {tcp_port}", pytrace=False)
-        yield server
+        if not any(socket_bound(pid, self.tcp_port, "tcp") for pid in _group_members(proc.pid)):
+            pytest.fail(f"kamailio does not listen on tcp port {self.tcp_port}", pytrace=False)
+
+    def stop(self) -> None:
+        """Stop Kamailio and every process it started (a no-op when it is
+        not running)."""
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            _stop_kamailio(proc)
+
+    def restart(self, *, empty_db: bool = True) -> PresenceServer:
+        """Stop, optionally replace the database with an empty one, and
+        start again on the same ports."""
+        self.stop()
+        if empty_db:
+            self.create_database()
+        return self.start()
+
+
+@pytest.fixture(scope="session")
+def presence_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PresenceServer]:
+    """tests/peers/kamailio/presence-server.cfg on free UDP and TCP ports of
+    127.0.0.1, with its SQLite database in a temporary work dir; stopped at
+    the end of the session."""
+    kamailio = KamailioPresence(tmp_path_factory.mktemp("presence-server"))
+    kamailio.create_database()
+    kamailio.check_config()
+    try:
+        yield kamailio.start()
     finally:
-        _stop_kamailio(proc)
+        kamailio.stop()
+
+
+class RestartablePresenceServer:
+    """A presence server of one test's own, which the test may restart
+    (a server that loses its state, as after a crash)."""
+
+    def __init__(self, kamailio: KamailioPresence) -> None:
+        self.kamailio = kamailio
+        self.server = kamailio.server
+
+    def address(self, transport: Transport) -> Address:
+        return self.server.address(transport)
+
+    def presentities(self, username: str) -> list[dict[str, Any]]:
+        return self.server.presentities(username)
+
+    def log_tail(self, lines: int = 40) -> str:
+        return self.server.log_tail(lines)
+
+    @property
+    def starts(self) -> int:
+        return self.kamailio.starts
+
+    async def restart(self, *, empty_db: bool = True) -> None:
+        """Stop Kamailio, give it a new empty database if ``empty_db``,
+        start it again on the same ports and wait until it answers.  The
+        blocking work runs in a thread: the event loop (and pua's timers
+        and retransmissions on it) keeps running meanwhile."""
+        await asyncio.to_thread(self.kamailio.restart, empty_db=empty_db)
+
+
+@pytest.fixture
+def restartable_presence_server(tmp_path: Path) -> Iterator[RestartablePresenceServer]:
+    """A presence server for this test alone (free ports, its own
+    database), which the test can ``await restart(empty_db=True)``;
+    stopped at the end of the test."""
+    kamailio = KamailioPresence(tmp_path / "presence-server")
+    kamailio.create_database()
+    try:
+        kamailio.start()
+        yield RestartablePresenceServer(kamailio)
+    finally:
+        kamailio.stop()
 
 
 def _group_members(pgid: int) -> list[int]:
