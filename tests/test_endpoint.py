@@ -376,3 +376,27 @@ async def test_ipv6_loopback(transport: str) -> None:
             make_request("OPTIONS", "sip:b@[::1]"), f"sip:[::1]:{b.local['udp'].port}"
         )
         assert by_uri.status == 200
+
+
+async def test_submit_to_an_ip_goes_straight_to_the_layer(pair: Pair) -> None:
+    a, b, recorder = pair
+    hop = f"sip:127.0.0.1:{b.local['udp'].port}"
+    future = a.submit(make_request("PUBLISH", "sip:x@127.0.0.1"), hop)
+    assert not isinstance(future, asyncio.Task)
+    response = await future
+    assert response.status == 200
+    assert recorder.requests[-1][0].method == "PUBLISH"
+    # the next one reuses the resolved hop
+    assert (
+        await a.submit(make_request("PUBLISH", "sip:x@127.0.0.1", call_id="c2"), hop)
+    ).status == 200
+
+
+async def test_submit_with_credentials_takes_the_full_path(pair: Pair) -> None:
+    _, b, _ = pair
+    config = EndpointConfig(credentials=[DigestCredentials("alice", "secret")])
+    async with SipEndpoint(config) as c:
+        hop = f"sip:127.0.0.1:{b.local['udp'].port}"
+        future = c.submit(make_request("PUBLISH", "sip:x@127.0.0.1"), hop)
+        assert isinstance(future, asyncio.Task)
+        assert (await future).status == 200

@@ -96,7 +96,8 @@ class PuaAPI:
         self.engine = PublishEngine(self.config, self.registry, self._rng, local_host=host)
         self.callbacks = CallbackRegistry()
         self._calls: dict[int, asyncio.Future[PublishOutcome]] = {}
-        self._requests: set[asyncio.Task[Response]] = set()
+        #: requests out: their future -> the engine's token
+        self._requests: dict[asyncio.Future[Response], int] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -115,13 +116,15 @@ class PuaAPI:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        for task in list(self._requests):
-            task.cancel()
-        if self._requests:
-            await asyncio.gather(*self._requests, return_exceptions=True)
-        for future in self._calls.values():
-            if not future.done():
-                future.cancel()
+        pending = list(self._requests)
+        self._requests.clear()
+        for future in pending:
+            future.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        for call in self._calls.values():
+            if not call.done():
+                call.cancel()
         self._calls.clear()
         if self._own_endpoint:
             await self.endpoint.close()
@@ -204,17 +207,19 @@ class PuaAPI:
                 self._timer = loop.call_at(deadline, self._on_timer)
 
     def _send(self, loop: asyncio.AbstractEventLoop, outgoing: OutgoingRequest) -> None:
-        task = loop.create_task(self.endpoint.request(outgoing.request, outgoing.destination))
-        self._requests.add(task)
-        task.add_done_callback(lambda done: self._on_response(outgoing.token, done))
+        # the engine builds a new request for every send, so the endpoint
+        # may consume it (no copy, no task when the next hop is an IP)
+        future = self.endpoint.submit(outgoing.request, outgoing.destination)
+        self._requests[future] = outgoing.token
+        future.add_done_callback(self._on_response)
 
-    def _on_response(self, token: int, task: asyncio.Task[Response]) -> None:
-        self._requests.discard(task)
-        if task.cancelled() or self._closed:
+    def _on_response(self, future: asyncio.Future[Response]) -> None:
+        token = self._requests.pop(future, 0)
+        if future.cancelled() or self._closed:
             return
-        exc = task.exception()
+        exc = future.exception()
         if exc is None:
-            response = task.result()
+            response = future.result()
         else:
             # a bug below us must not leave the publication waiting for ever
             log.error("sending request %d failed", token, exc_info=exc)

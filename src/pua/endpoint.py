@@ -106,12 +106,15 @@ class SipEndpoint:
         self._layer: TransactionLayer | None = None
         self._resolver: Resolver | None = None
         self._auth = DigestClient(self.config.credentials, self._rng)
+        self._has_credentials = bool(self.config.credentials)
         self._waiting: dict[ClientKey, tuple[asyncio.Future[Response], Request]] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._tls_names: dict[Address, str] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        # next hops given as text that name an IP address: resolved once
+        self._numeric_hops: dict[str, tuple[Address, str]] = {}
         self.local: dict[str, Address] = {}
 
     # ------------------------------------------------------------ lifecycle
@@ -248,6 +251,42 @@ class SipEndpoint:
                 log.info("authentication for %s gave up: %s", request.uri, state.last_failure)
                 return response
             template = retry
+
+    def submit(self, request: Request, destination: str | None = None) -> asyncio.Future[Response]:
+        """:meth:`request` as a future, for callers that send many requests.
+
+        When ``destination`` (or the Request-URI, if ``None``) names an IP
+        address and no credentials are configured, the request goes to the
+        transaction layer at once, with no task in between; the request
+        object is then consumed (the layer adds its Via).  Anything else
+        (DNS, failover, digest) runs :meth:`request` in a task.
+        """
+        hop = destination if destination is not None else request.uri
+        cached = self._numeric_hops.get(hop)
+        if cached is None and not self._has_credentials:
+            cached = self._numeric_hop(hop)
+        if cached is None or self._has_credentials or "via" in request.headers:
+            return asyncio.ensure_future(self.request(request, destination))
+        target, server_name = cached
+        if target.transport == "tls":
+            self._tls_names[target] = server_name
+        return self._send_once(request, target)
+
+    def _numeric_hop(self, hop: str) -> tuple[Address, str] | None:
+        if self._resolver is None:
+            return None
+        try:
+            uri = _sip_uri(hop)
+            numeric = self._resolver.numeric_target(uri)
+        except PuaError:
+            return None
+        if numeric is None or len(numeric) != 1:
+            return None
+        if len(self._numeric_hops) >= 4096:
+            self._numeric_hops.clear()
+        entry = (numeric[0], uri.host)
+        self._numeric_hops[hop] = entry
+        return entry
 
     async def _targets(
         self, request: Request, destination: SipUri | str | None
