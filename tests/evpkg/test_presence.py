@@ -246,3 +246,33 @@ def test_any_note_round_trips(note: str) -> None:
     text = pidf_document("sip:alice@example.com", note=note)
     assert (parse_xml(text).findtext(f"{PIDF}tuple/{PIDF}note") or "") == note
     assert (parse_xml(text.encode("utf-8")).findtext(f"{PIDF}tuple/{PIDF}note") or "") == note
+
+
+def test_body_needing_no_change_goes_out_as_it_came() -> None:
+    body = (
+        '<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b">\n'
+        '  <tuple id="x1"/>\n</presence>'
+    )
+    assert run(body, None).body is body
+
+
+def test_body_declaring_another_encoding_is_rewritten_as_utf8() -> None:
+    body = (
+        '<?xml version="1.0" encoding="ISO-8859-1"?>'
+        '<presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:a@b">'
+        '<tuple id="x1"><note>caf\u00e9</note></tuple></presence>'
+    )
+    out = run(body, None).body
+    assert "ISO-8859-1" not in out
+    assert out.startswith('<?xml version="1.0" encoding="UTF-8"?>')
+    assert parse_xml(out.encode()).findtext(f".//{{{PIDF_NS}}}note") == "caf\u00e9"
+
+
+def test_person_before_tuple_is_found_too() -> None:
+    body = (
+        f'<presence xmlns="{PIDF_NS}" xmlns:dm="{DATA_MODEL_NS}" entity="sip:a@b">'
+        '<dm:person/><tuple id="x1"/></presence>'
+    )
+    out = run(body, None)
+    assert out.tuple_id == "x1"
+    assert person_id_in(out.body) == "x1"

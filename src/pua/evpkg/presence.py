@@ -22,7 +22,8 @@ from pua.evpkg.xml import (
     XmlBodyError,
     check_xml_text,
     find_attribute,
-    find_first,
+    is_utf8_text,
+    local_name_of,
     parse_xml,
     serialize_xml,
 )
@@ -74,27 +75,50 @@ def process_pidf(ctx: BodyContext) -> ProcessedBody:
     attribute ignoring case (an unprefixed one: ``x:id`` is another).
     """
     root = parse_xml(ctx.body)
-    tuple_el = find_first(root, "tuple")
+    tuple_el, person = _tuple_and_person(root)
     if tuple_el is None:
         raise XmlBodyError("missing-element", "presence body has no <tuple>")
 
+    changed = False
     stored = ctx.tuple_id or None
     id_key = find_attribute(tuple_el, "id")
     if id_key is None:
         body_id = stored if stored is not None else ctx.new_id()
         tuple_el.set("id", body_id)
         result_id = body_id
+        changed = True
     else:
         body_id = tuple_el.get(id_key)
         result_id = stored if stored is not None else _checked_body_id(body_id)
 
     # RFC 4479: a person is identified by its id like a tuple; the
     # tuple's id is unique in the document and stable, so it serves.
-    person = find_first(root, "person")
     if person is not None and find_attribute(person, "id") is None:
         person.set("id", body_id)
+        changed = True
 
+    if not changed and is_utf8_text(ctx.body):
+        # nothing to add: the caller's document goes out as it came
+        return ProcessedBody(ctx.body, result_id)
     return ProcessedBody(serialize_xml(root), result_id)
+
+
+def _tuple_and_person(root: etree._Element) -> tuple[etree._Element | None, etree._Element | None]:
+    """The first ``tuple`` and the first ``person`` (local names, any case,
+    any namespace, document order), found in one walk."""
+    tuple_el = person = None
+    for element in root.iter(etree.Element):
+        name = local_name_of(element.tag).lower()
+        if name == "tuple":
+            if tuple_el is None:
+                tuple_el = element
+                if person is not None:
+                    break
+        elif name == "person" and person is None:
+            person = element
+            if tuple_el is not None:
+                break
+    return tuple_el, person
 
 
 def _required(field: str, value: str) -> str:

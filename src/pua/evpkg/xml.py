@@ -29,6 +29,8 @@ __all__ = [
     "check_xml_text",
     "find_attribute",
     "find_first",
+    "is_utf8_text",
+    "local_name_of",
     "parse_xml",
     "serialize_xml",
 ]
@@ -163,9 +165,19 @@ def serialize_xml(root: etree._Element) -> str:
     return f"{XML_DECLARATION}\n{text}"
 
 
-def _local_name(tag: str) -> str:
-    # lxml spells a namespaced name "{namespace}local".
+def local_name_of(tag: str) -> str:
+    """An element's name without its namespace (lxml spells a namespaced
+    name ``{namespace}local``)."""
     return tag.rpartition("}")[2]
+
+
+def is_utf8_text(body: str) -> bool:
+    """Whether ``body``, encoded as UTF-8, says so: it has no XML
+    declaration, or one without an encoding, or one naming UTF-8."""
+    match = _STR_DECLARATION.match(body.removeprefix("\ufeff"))
+    if match is None or not match.group("encoding"):
+        return True
+    return "utf-8" in match.group("encoding").lower()
 
 
 def find_first(root: etree._Element, local_name: str) -> etree._Element | None:
@@ -180,7 +192,7 @@ def find_first(root: etree._Element, local_name: str) -> etree._Element | None:
     """
     wanted = local_name.lower()
     for element in root.iter(etree.Element):
-        if _local_name(element.tag).lower() == wanted:
+        if local_name_of(element.tag).lower() == wanted:
             return element
     return None
 
