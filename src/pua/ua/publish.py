@@ -33,7 +33,6 @@ import math
 import random
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import replace
 from enum import StrEnum
 from typing import Any
 
@@ -141,6 +140,8 @@ POLICY: dict[tuple[Op, ReplyClass], Action] = {
     (Op.REMOVE, ReplyClass.FATAL): Action.FAIL,
 }
 
+INSERT = int(UpdateType.INSERT_TYPE)
+
 # Headers pua writes itself; extra_headers must not repeat them.
 _OWN_HEADERS = frozenset(
     {
@@ -175,30 +176,25 @@ class Publication:
         "body",
         "content_type",
         "desired_expires",
-        "detours",
+        "detour",
         "due",
         "etag",
         "event",
         "expires_at",
         "extra",
-        "failures",
         "gen",
         "id",
         "in_flight",
-        "min_granted",
         "modify_wanted",
         "outbound_proxy",
         "package",
         "pres_uri",
-        "recoveries",
-        "redirects",
         "refresh_at",
         "refresh_wanted",
         "remove_wanted",
         "retry_at",
         "serial",
         "source_flag",
-        "target_uri",
         "tuple_id",
         "version",
         "waiters",
@@ -245,20 +241,73 @@ class Publication:
         self.refresh_at = 0.0
         self.retry_at: float | None = None
         self.due: float | None = None
-        #: counters of the current chain of retries
-        self.failures = 0
-        self.recoveries = 0
-        self.detours = 0
-        #: Min-Expires a server asked for (423); every later request asks at least that
-        self.min_granted = 0
-        #: 3xx targets not tried yet, and the one in use
-        self.redirects: list[str] | None = None
-        self.target_uri: str | None = None
+        #: retry counters, 3xx targets, a server's Min-Expires: made on
+        #: first use, as most publications never need them
+        self.detour: _Detour | None = None
         #: bumped by every API request; waiters complete when a request
         #: carrying their generation completes
         self.gen = 0
         self.waiters: list[tuple[int, int, PublishInfo]] | None = None
         self.alive = True
+
+    def _detour(self) -> _Detour:
+        if self.detour is None:
+            self.detour = _Detour()
+        return self.detour
+
+    @property
+    def failures(self) -> int:
+        """Consecutive transient failures (drives the backoff)."""
+        return self.detour.failures if self.detour is not None else 0
+
+    @failures.setter
+    def failures(self, value: int) -> None:
+        self._detour().failures = value
+
+    @property
+    def recoveries(self) -> int:
+        """412 re-publications in a row."""
+        return self.detour.recoveries if self.detour is not None else 0
+
+    @recoveries.setter
+    def recoveries(self, value: int) -> None:
+        self._detour().recoveries = value
+
+    @property
+    def detours(self) -> int:
+        """423 retries and 3xx targets used by the current request."""
+        return self.detour.detours if self.detour is not None else 0
+
+    @detours.setter
+    def detours(self, value: int) -> None:
+        self._detour().detours = value
+
+    @property
+    def min_granted(self) -> int:
+        """Min-Expires a server asked for (423); later requests ask at least that."""
+        return self.detour.min_granted if self.detour is not None else 0
+
+    @min_granted.setter
+    def min_granted(self, value: int) -> None:
+        self._detour().min_granted = value
+
+    @property
+    def redirects(self) -> list[str] | None:
+        """3xx targets not tried yet."""
+        return self.detour.redirects if self.detour is not None else None
+
+    @redirects.setter
+    def redirects(self, value: list[str] | None) -> None:
+        self._detour().redirects = value
+
+    @property
+    def target_uri(self) -> str | None:
+        """The 3xx target in use (``None``: the presentity)."""
+        return self.detour.target_uri if self.detour is not None else None
+
+    @target_uri.setter
+    def target_uri(self, value: str | None) -> None:
+        self._detour().target_uri = value
 
     @property
     def key(self) -> tuple[str, int, int, str]:
@@ -291,6 +340,20 @@ class Publication:
             "failures": self.failures,
             "outbound_proxy": self.outbound_proxy,
         }
+
+
+class _Detour:
+    """What a publication keeps only once something went wrong."""
+
+    __slots__ = ("detours", "failures", "min_granted", "recoveries", "redirects", "target_uri")
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.recoveries = 0
+        self.detours = 0
+        self.min_granted = 0
+        self.redirects: list[str] | None = None
+        self.target_uri: str | None = None
 
 
 class _Flight:
@@ -352,15 +415,19 @@ class PublishEngine:
         package = self.registry.get(int(info.event))
         if package is None:
             raise UnknownEventError(f"event: no event package has flag {int(info.event)}")
-        self._check(info)
+        if not info.source_flag:
+            raise PublishError("source_flag: must be a non-zero SourceFlag")
         record = self._find(info)
         if info.etag is not None and record is None:
             raise UnknownETagError(f"etag: no publication holds {info.etag!r}")
-        if info.flag & UpdateType.INSERT_TYPE:
+        if int(info.flag) & INSERT:
             record = None
         self._tickets += 1
         ticket = self._tickets
         if record is None:
+            # only a new publication's presentity needs checking: one that
+            # found a record is equal to a checked one
+            self._check(info)
             record = self._insert(info, package, now)
             if record is None:
                 # removing a publication that does not exist: done
@@ -397,7 +464,7 @@ class PublishEngine:
             action = Action.REDIRECT
         else:
             action = POLICY[(flight.op, cls)]
-        if record.redirects is not None and action is not Action.REDIRECT:
+        if action is not Action.REDIRECT and record.redirects is not None:
             record.redirects = None
         handler = _HANDLERS[action]
         handler(self, flight, response, now, local)
@@ -459,8 +526,6 @@ class PublishEngine:
 
     # ------------------------------------------------------ intake helpers
     def _check(self, info: PublishInfo) -> None:
-        if not info.source_flag:
-            raise PublishError("source_flag: must be a non-zero SourceFlag")
         if not info.pres_uri:
             raise PublishError(f"pres_uri: not a SIP URI: {info.pres_uri!r}")
         try:
@@ -716,11 +781,13 @@ class PublishEngine:
             return
         record.etag = etag
         record.expires_at = now + granted
-        record.failures = 0
-        record.detours = 0
-        if flight.op is not Op.INITIAL:
-            # an entity-tag the server remembered: the 412 chain is over
-            record.recoveries = 0
+        detour = record.detour
+        if detour is not None:
+            detour.failures = 0
+            detour.detours = 0
+            if flight.op is not Op.INITIAL:
+                # an entity-tag the server remembered: the 412 chain is over
+                detour.recoveries = 0
         record.refresh_at = self._refresh_time(now, granted)
         self._report(flight, response, now, local)
 
@@ -869,9 +936,48 @@ class PublishEngine:
         granted = None
         if record.etag is not None and record.expires_at > now:
             granted = round(record.expires_at - now)
-        base = PublishOutcome(
-            ticket=None,
-            info=None,
+        how: dict[str, Any] = {
+            "local": local,
+            "granted": granted,
+            "ended": ended,
+            "retrying": retrying,
+            "reason": reason,
+            "failed": failed,
+        }
+        waiters = record.waiters
+        done = 0
+        if waiters:
+            for ticket, gen, info in waiters:
+                if gen > flight.gen:
+                    break
+                self._events.append(self._outcome(ticket, info, flight, response, **how))
+                done += 1
+            if done:
+                del waiters[:done]
+            if not waiters:
+                record.waiters = None
+        if not flight.waited:
+            # pua's own refresh or removal
+            self._events.append(self._outcome(None, None, flight, response, **how))
+
+    @staticmethod
+    def _outcome(
+        ticket: int | None,
+        info: PublishInfo | None,
+        flight: _Flight,
+        response: Response,
+        *,
+        local: bool,
+        granted: int | None,
+        ended: bool,
+        retrying: bool,
+        reason: str,
+        failed: bool,
+    ) -> PublishOutcome:
+        record = flight.record
+        return PublishOutcome(
+            ticket=ticket,
+            info=info,
             pres_uri=record.pres_uri,
             event=record.event,
             source_flag=record.source_flag,
@@ -888,21 +994,6 @@ class PublishEngine:
             retrying=retrying,
             ok=not failed and 200 <= response.status < 300,
         )
-        waiters = record.waiters
-        done = 0
-        if waiters:
-            for ticket, gen, info in waiters:
-                if gen > flight.gen:
-                    break
-                self._events.append(replace(base, ticket=ticket, info=info))
-                done += 1
-            if done:
-                del waiters[:done]
-            if not waiters:
-                record.waiters = None
-        if not flight.waited:
-            # pua's own refresh or removal
-            self._events.append(base)
 
     def _nothing_to_do(self, ticket: int, info: PublishInfo) -> PublishOutcome:
         return PublishOutcome(
