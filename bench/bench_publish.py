@@ -23,8 +23,12 @@ through ``SipEndpoint.request`` directly (what bench_transactions.py
 measures: build the request, the transaction layer, UDP, the 200).  The
 ratio shows what the PUBLISH engine and the API add.
 
-Rounds are interleaved (baseline, then PuaAPI on uvloop, then PuaAPI on
-the stock asyncio loop) so that the shared machine's drift hits every case
+A second PuaAPI figure, ``refresh``, measures the steady state: for
+publications made beforehand, a body-less ``send_publish`` each, which goes
+out as a PUBLISH with SIP-If-Match and no body.
+
+Rounds are interleaved (baseline, then PuaAPI on uvloop, refreshes, then
+PuaAPI on the stock asyncio loop) so that the shared machine's drift hits every case
 alike; each figure is the best of the rounds, with the median beside it.
 
 Usage: python bench/bench_publish.py [publications] [window] [rounds]
@@ -140,6 +144,44 @@ async def run_api(port: int, count: int, window: int) -> Result:
     return cpu, wall, failures
 
 
+async def run_refresh(port: int, count: int, window: int) -> Result:
+    """``count`` refreshes through ``PuaAPI.send_publish``: a body-less
+    request for each publication made beforehand (unmeasured), so each is
+    a PUBLISH with SIP-If-Match and no body (RFC 3903 §4.3), what a
+    presence service's steady state is made of."""
+    proxy = f"sip:127.0.0.1:{port}"
+    items = workload("user", count)
+    async with PuaAPI(PuaConfig(), endpoint_config=EndpointConfig()) as pua:
+
+        async def publish(uri: str, body: str) -> bool:
+            outcome = await pua.send_publish(
+                PublishInfo(
+                    pres_uri=uri,
+                    event=PRESENCE_EVENT,
+                    source_flag=UL_PUBLISH,
+                    body=body,
+                    expires=3600,
+                    outbound_proxy=proxy,
+                )
+            )
+            return outcome.ok
+
+        async def refresh(uri: str, body: str) -> bool:
+            outcome = await pua.send_publish(
+                PublishInfo(
+                    pres_uri=uri, event=PRESENCE_EVENT, source_flag=UL_PUBLISH, expires=3600
+                )
+            )
+            return outcome.ok and outcome.op == "refresh" and outcome.etag is not None
+
+        if await windowed(items, window, publish):
+            raise SystemExit("the publications before the refreshes failed")
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        failures = await windowed(items, window, refresh)
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+    return cpu, wall, failures
+
+
 async def run_endpoint(port: int, count: int, window: int) -> Result:
     """The baseline: the same PUBLISH transactions through
     ``SipEndpoint.request``, no PUBLISH engine."""
@@ -166,6 +208,7 @@ async def run_endpoint(port: int, count: int, window: int) -> Result:
 CASES: dict[str, tuple[Callable[[int, int, int], Coroutine[Any, Any, Result]], str]] = {
     "baseline_endpoint": (run_endpoint, "uvloop"),
     "publish": (run_api, "uvloop"),
+    "refresh": (run_refresh, "uvloop"),
     "publish_asyncio": (run_api, "asyncio"),
 }
 
@@ -242,6 +285,8 @@ def main() -> None:
     print(f"publish_vs_baseline: {best['publish'] / best[base]:.2f}")
     print(f"publish_vs_baseline_median: {median['publish'] / median[base]:.2f}")
     print(f"publish_vs_target: {best['publish'] / TARGET_TX_PER_CPU_S:.2f}")
+    print(f"refresh_vs_baseline: {best['refresh'] / best[base]:.2f}")
+    print(f"refresh_vs_target: {best['refresh'] / TARGET_TX_PER_CPU_S:.2f}")
 
 
 if __name__ == "__main__":
