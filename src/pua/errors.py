@@ -14,6 +14,7 @@ __all__ = [
     "PuaError",
     "PublishError",
     "SipParseError",
+    "SubscribeError",
     "UnknownETagError",
     "UnknownEventError",
 ]
@@ -69,3 +70,10 @@ class UnknownETagError(PublishError):
     (Kamailio returns 418)."""
 
     code = 418
+
+
+class SubscribeError(PuaError):
+    """``send_subscribe`` refused a request before sending anything; stored
+    state is unchanged (Kamailio: -1)."""
+
+    code = -1

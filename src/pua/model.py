@@ -29,6 +29,7 @@ __all__ = [
     "DIALOG_PUBLISH",
     "ERR_PUBLISH_NO_BODY",
     "INSERT_TYPE",
+    "INTERNAL_UPDATE_TRUE",
     "MSGSUM_EVENT",
     "PRESENCE_EVENT",
     "PURPLE_PUBLISH",
@@ -54,6 +55,7 @@ __all__ = [
     "PublishInfo",
     "RequestOrigin",
     "SourceFlag",
+    "SubscribeInfo",
     "UpdateType",
 ]
 
@@ -180,4 +182,37 @@ class PublishInfo:
     etag: str | None = None
     outbound_proxy: str | None = None
     extra_headers: str | None = None
+    cb_param: Any = field(default=None, compare=False)
+
+
+#: ``SubscribeInfo.internal_update_flag``: do not re-SUBSCRIBE an existing
+#: dialog (Kamailio's INTERNAL_UPDATE_TRUE, used by RLS)
+INTERNAL_UPDATE_TRUE = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscribeInfo:
+    """One request to subscribe, refresh or unsubscribe (``subs_info_t``).
+
+    ``pres_uri`` is the To URI (and the Request-URI unless
+    ``remote_target`` is given); ``watcher_uri`` the From URI; ``contact``
+    the local Contact URI (required, without angle brackets).
+    ``expires``: ``< 0`` uses ``default_expires`` and keeps the
+    subscription for ever; ``0`` unsubscribes; ``> 0`` keeps it that many
+    seconds.  ``cb_param`` comes back with every outcome and every NOTIFY
+    of the subscription.
+    """
+
+    pres_uri: str
+    watcher_uri: str
+    contact: str
+    event: int = EventFlag.PRESENCE_EVENT
+    expires: int = -1
+    id: str = ""
+    remote_target: str | None = None
+    outbound_proxy: str | None = None
+    flag: int = UpdateType.NONE
+    source_flag: int = 0
+    extra_headers: str | None = None
+    internal_update_flag: int = 0
     cb_param: Any = field(default=None, compare=False)

@@ -50,6 +50,7 @@ from pua.sip.headers import Headers
 from pua.sip.ids import IdGenerator
 from pua.sip.message import Request, Response
 from pua.sip.uri import SipUri, parse_uri
+from pua.ua.common import backoff, parse_extra, refresh_time
 from pua.ua.events import OutgoingRequest, PublishOutcome
 
 __all__ = [
@@ -141,30 +142,6 @@ POLICY: dict[tuple[Op, ReplyClass], Action] = {
 }
 
 INSERT = int(UpdateType.INSERT_TYPE)
-
-# Headers pua writes itself; extra_headers must not repeat them.
-_OWN_HEADERS = frozenset(
-    {
-        "via",
-        "v",
-        "to",
-        "t",
-        "from",
-        "f",
-        "call-id",
-        "i",
-        "cseq",
-        "max-forwards",
-        "event",
-        "o",
-        "expires",
-        "sip-if-match",
-        "content-type",
-        "c",
-        "content-length",
-        "l",
-    }
-)
 
 
 class Publication:
@@ -558,7 +535,7 @@ class PublishEngine:
             raise NoBodyError("body: a new publication needs a body (RFC 3903 §4.1)")
         content_type = self._content_type(info, package)
         body, tuple_id = self._process(package, info.body, 0, None)
-        extra = _parse_extra(info.extra_headers)
+        extra = parse_extra(info.extra_headers)
         self._serial += 1
         record = Publication(
             self._serial,
@@ -592,7 +569,7 @@ class PublishEngine:
             record.refresh_wanted = False
             return
         version = record.version + 1
-        extra = record.extra if info.extra_headers is None else _parse_extra(info.extra_headers)
+        extra = record.extra if info.extra_headers is None else parse_extra(info.extra_headers)
         if info.body is not None:
             content_type = self._content_type(info, package)
             body, _ = self._process(package, info.body, version, record.tuple_id)
@@ -792,10 +769,7 @@ class PublishEngine:
         self._report(flight, response, now, local)
 
     def _refresh_time(self, now: float, granted: int) -> float:
-        config = self.config
-        fraction = self._rng.uniform(config.refresh_low, config.refresh_high)
-        margin = min(config.refresh_margin, granted / 2)
-        return min(now + granted * fraction, now + granted - margin)
+        return refresh_time(self.config, self._rng, now, granted)
 
     def _on_forget(self, flight: _Flight, response: Response, now: float, local: bool) -> None:
         record = flight.record
@@ -908,13 +882,7 @@ class PublishEngine:
         return self.config.max_redirects + 3
 
     def _backoff(self, failures: int, retry_after: int | None) -> float:
-        config = self.config
-        delay = min(config.retry_max, config.retry_initial * 2.0 ** min(failures - 1, 30))
-        delay *= self._rng.uniform(0.5, 1.0)
-        if retry_after is not None:
-            # RFC 3261 §21.5.4: not before Retry-After
-            delay = max(delay, float(retry_after))
-        return delay
+        return backoff(self.config, self._rng, failures, retry_after)
 
     # ---------------------------------------------------------- reporting
     def _report(self, flight: _Flight, response: Response, now: float, local: bool) -> None:
@@ -1058,25 +1026,6 @@ _HANDLERS = {
     Action.BACKOFF: PublishEngine._on_backoff,
     Action.FAIL: PublishEngine._on_fail,
 }
-
-
-def _parse_extra(text: str | None) -> tuple[tuple[str, str], ...]:
-    """Kamailio's raw ``extra_headers`` ("Name: value" lines, CRLF-ended)
-    as header fields; refuse what pua writes itself."""
-    if not text:
-        return ()
-    fields: list[tuple[str, str]] = []
-    for line in text.replace("\r\n", "\n").split("\n"):
-        if not line.strip():
-            continue
-        name, colon, value = line.partition(":")
-        name = name.strip()
-        if not colon or not name or any(c in name for c in ' \t()<>@,;\\"/[]?={}'):
-            raise PublishError(f"extra_headers: not a header line: {line!r}")
-        if name.lower() in _OWN_HEADERS:
-            raise PublishError(f"extra_headers: {name} is written by pua")
-        fields.append((name, value.strip()))
-    return tuple(fields)
 
 
 def _redirect_targets(response: Response) -> list[str]:
