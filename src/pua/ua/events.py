@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pua.model import PublishInfo
+from pua.model import PublishInfo, SubscribeInfo
 from pua.sip.message import Request, Response
 
-__all__ = ["OutgoingRequest", "PublishOutcome"]
+__all__ = ["NotifyReceived", "OutgoingRequest", "PublishOutcome", "SubscribeOutcome"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,3 +70,65 @@ class PublishOutcome:
     def cb_param(self) -> Any:
         """The caller's opaque value (``PublishInfo.cb_param``)."""
         return None if self.info is None else self.info.cb_param
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubscribeOutcome:
+    """How one request to subscribe, refresh or unsubscribe ended.
+
+    As for PUBLISH: one outcome per ``subscribe`` call (``ticket`` set),
+    and outcomes without a ticket for pua's own refreshes and
+    re-subscriptions.  ``status`` is the final status of the SUBSCRIBE,
+    ``None`` when nothing had to be sent.
+    """
+
+    ticket: int | None
+    info: SubscribeInfo | None
+    pres_uri: str
+    watcher_uri: str
+    event: int
+    source_flag: int
+    id: str
+    #: "initial", "refresh" or "unsubscribe": the last request sent
+    op: str | None
+    status: int | None
+    reason: str
+    response: Response | None = None
+    local: bool = False
+    #: the dialog: Call-ID, our tag, the notifier's tag (None until known)
+    call_id: str | None = None
+    local_tag: str | None = None
+    remote_tag: str | None = None
+    #: the expiry the notifier granted, in seconds
+    expires: int | None = None
+    ended: bool = False
+    retrying: bool = False
+    ok: bool = True
+
+    @property
+    def cb_param(self) -> Any:
+        return None if self.info is None else self.info.cb_param
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotifyReceived:
+    """A NOTIFY of one of our subscriptions (RFC 6665 §4.1.3), answered 200."""
+
+    pres_uri: str
+    watcher_uri: str
+    event: int
+    source_flag: int
+    id: str
+    #: the subscription's ``SubscribeInfo.cb_param``
+    cb_param: Any
+    #: Subscription-State: "active", "pending" or "terminated" (or an
+    #: extension value)
+    state: str
+    expires: int | None
+    reason: str | None
+    retry_after: int | None
+    body: bytes
+    content_type: str | None
+    request: Request
+    #: what pua does next: "" (nothing), "resubscribe" or "ended"
+    action: str = ""
