@@ -2,8 +2,8 @@
 
 It sends PUBLISH (RFC 3903) and SUBSCRIBE (RFC 6665) on behalf of
 applications.  :class:`PuaAPI` is the entry point (Kamailio's ``bind_pua``);
-:class:`PublishInfo` describes one request; the flag constants keep
-Kamailio's names and values.
+:class:`PublishInfo` and :class:`SubscribeInfo` describe one request; the
+flag constants keep Kamailio's names and values.
 
 Underneath: the sans-IO wire codec (:mod:`pua.sip`), the non-INVITE
 transaction layer (:mod:`pua.transaction`), the PUBLISH engine
@@ -11,7 +11,7 @@ transaction layer (:mod:`pua.transaction`), the PUBLISH engine
 transports and endpoint (:mod:`pua.transport`, :mod:`pua.endpoint`).
 """
 
-from pua.api import PuaAPI, PublishCall
+from pua.api import PuaAPI, PuaCall, PublishCall, SubscribeCall
 from pua.config import ConfigError, PuaConfig
 from pua.errors import (
     NoBodyError,
@@ -32,6 +32,7 @@ from pua.model import (
     DIALOG_PUBLISH,
     ERR_PUBLISH_NO_BODY,
     INSERT_TYPE,
+    INTERNAL_UPDATE_TRUE,
     MSGSUM_EVENT,
     PRESENCE_EVENT,
     PURPLE_PUBLISH,
@@ -57,9 +58,11 @@ from pua.model import (
     PublishInfo,
     RequestOrigin,
     SourceFlag,
+    SubscribeInfo,
     UpdateType,
 )
-from pua.ua.events import PublishOutcome
+from pua.ua.events import NotifyReceived, PublishOutcome, SubscribeOutcome
+from pua.ua.subscribe import DialogStatus
 
 __version__ = "0.2.0.dev0"
 
@@ -75,6 +78,7 @@ __all__ = [
     "DIALOG_PUBLISH",
     "ERR_PUBLISH_NO_BODY",
     "INSERT_TYPE",
+    "INTERNAL_UPDATE_TRUE",
     "MSGSUM_EVENT",
     "PRESENCE_EVENT",
     "PURPLE_PUBLISH",
@@ -97,9 +101,12 @@ __all__ = [
     "XMPP_PUBLISH",
     "XMPP_SUBSCRIBE",
     "ConfigError",
+    "DialogStatus",
     "EventFlag",
     "NoBodyError",
+    "NotifyReceived",
     "PuaAPI",
+    "PuaCall",
     "PuaConfig",
     "PuaError",
     "PublishCall",
@@ -108,6 +115,10 @@ __all__ = [
     "PublishOutcome",
     "RequestOrigin",
     "SourceFlag",
+    "SubscribeCall",
+    "SubscribeError",
+    "SubscribeInfo",
+    "SubscribeOutcome",
     "UnknownETagError",
     "UnknownEventError",
     "UpdateType",

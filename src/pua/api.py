@@ -24,46 +24,62 @@ import logging
 import os
 import random
 from collections.abc import Generator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pua.callbacks import CallbackRegistry, PuaCallback
 from pua.config import PuaConfig
 from pua.endpoint import EndpointConfig, LocalResponse, SipEndpoint
 from pua.errors import LocalProtocolError
 from pua.evpkg.registry import BodyProcessor, EventRegistry
-from pua.model import PublishInfo
-from pua.sip.message import Response
-from pua.ua.events import OutgoingRequest, PublishOutcome
+from pua.model import PublishInfo, SubscribeInfo
+from pua.sip.address import Address
+from pua.sip.message import Request, Response
+from pua.ua.events import NotifyReceived, OutgoingRequest, PublishOutcome, SubscribeOutcome
 from pua.ua.publish import PublishEngine
+from pua.ua.subscribe import DialogStatus, SubscribeEngine
 
-__all__ = ["PuaAPI", "PublishCall"]
+__all__ = ["PuaAPI", "PuaCall", "PublishCall", "SubscribeCall"]
+
+_T = TypeVar("_T")
 
 log = logging.getLogger("pua.api")
 
 
-class PublishCall:
-    """One accepted ``send_publish``: await it for the outcome, or drop it
-    (fire and forget: the publication goes on either way)."""
+class PuaCall(Generic[_T]):
+    """One accepted request: await it for the outcome, or drop it (fire
+    and forget: pua goes on either way)."""
 
     __slots__ = ("_future", "info", "ticket")
 
-    def __init__(self, ticket: int, info: PublishInfo, future: asyncio.Future[PublishOutcome]):
+    def __init__(self, ticket: int, info: Any, future: asyncio.Future[_T]) -> None:
         self.ticket = ticket
         self.info = info
         self._future = future
 
-    def __await__(self) -> Generator[Any, None, PublishOutcome]:
+    def __await__(self) -> Generator[Any, None, _T]:
         return self._future.__await__()
 
     def done(self) -> bool:
         return self._future.done()
 
-    def result(self) -> PublishOutcome:
+    def result(self) -> _T:
         return self._future.result()
 
     def __repr__(self) -> str:
         state = "done" if self._future.done() else "pending"
-        return f"<PublishCall {self.ticket} {self.info.pres_uri} {state}>"
+        return f"<{type(self).__name__} {self.ticket} {self.info.pres_uri} {state}>"
+
+
+class PublishCall(PuaCall[PublishOutcome]):
+    """An accepted ``send_publish``."""
+
+    __slots__ = ()
+
+
+class SubscribeCall(PuaCall[SubscribeOutcome]):
+    """An accepted ``send_subscribe``."""
+
+    __slots__ = ()
 
 
 class PuaAPI:
@@ -88,16 +104,24 @@ class PuaAPI:
         self._rng = rng or random.Random(os.urandom(16))
         self._own_endpoint = endpoint is None
         self.endpoint = endpoint or SipEndpoint(endpoint_config, rng=self._rng)
+        self.endpoint.handler = self._on_request
         self.registry = registry or EventRegistry(
             dlginfo_increase_version=self.config.dlginfo_increase_version,
             reginfo_increase_version=self.config.reginfo_increase_version,
         )
         host = self.endpoint.config.advertised_host or self.endpoint.config.host
         self.engine = PublishEngine(self.config, self.registry, self._rng, local_host=host)
+        self.subscriptions_engine = SubscribeEngine(
+            self.config, self.registry, self._rng, local_host=host
+        )
         self.callbacks = CallbackRegistry()
+        self.notify_callbacks = CallbackRegistry()
         self._calls: dict[int, asyncio.Future[PublishOutcome]] = {}
-        #: requests out: their future -> the engine's token
-        self._requests: dict[asyncio.Future[Response], int] = {}
+        self._subscribe_calls: dict[int, asyncio.Future[SubscribeOutcome]] = {}
+        #: requests out: their future -> (engine, the engine's token)
+        self._requests: dict[
+            asyncio.Future[Response], tuple[PublishEngine | SubscribeEngine, int]
+        ] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -122,10 +146,11 @@ class PuaAPI:
             future.cancel()
         if pending:
             await asyncio.gather(*pending, return_exceptions=True)
-        for call in self._calls.values():
-            if not call.done():
-                call.cancel()
-        self._calls.clear()
+        for calls in (self._calls, self._subscribe_calls):
+            for call in calls.values():
+                if not call.done():
+                    call.cancel()
+            calls.clear()
         if self._own_endpoint:
             await self.endpoint.close()
 
@@ -151,12 +176,60 @@ class PuaAPI:
         self._flush()
         return PublishCall(ticket, info, future)
 
+    def send_subscribe(self, info: SubscribeInfo) -> SubscribeCall:
+        """Subscribe, refresh or unsubscribe (``info.expires == 0``).
+
+        Raises :class:`~pua.errors.SubscribeError` at once when the request
+        cannot be sent.  Otherwise the returned :class:`SubscribeCall`
+        completes with exactly one :class:`~pua.ua.SubscribeOutcome`; the
+        NOTIFYs of the subscription go to :meth:`register_notify_cb`
+        callbacks.
+        """
+        loop = self._running_loop()
+        ticket = self.subscriptions_engine.subscribe(info, loop.time())
+        future: asyncio.Future[SubscribeOutcome] = loop.create_future()
+        self._subscribe_calls[ticket] = future
+        self._flush()
+        return SubscribeCall(ticket, info, future)
+
     def register_puacb(self, types: int, callback: PuaCallback, param: Any = None) -> None:
         """Run ``callback(outcome, param)`` for every final outcome of a
         request whose source flag overlaps ``types``: every
-        ``send_publish``, and pua's own refreshes when
-        ``callbacks_on_refresh`` is set.  Newest registration first."""
+        ``send_publish`` and ``send_subscribe``, and pua's own refreshes
+        when ``callbacks_on_refresh`` is set.  Newest registration first."""
         self.callbacks.register(types, callback, param)
+
+    def register_notify_cb(self, types: int, callback: PuaCallback, param: Any = None) -> None:
+        """Run ``callback(notify, param)`` with a
+        :class:`~pua.ua.NotifyReceived` for every NOTIFY of a subscription
+        whose source flag overlaps ``types``."""
+        self.notify_callbacks.register(types, callback, param)
+
+    def is_dialog(self, call_id: str, local_tag: str, remote_tag: str | None) -> DialogStatus:
+        """Whether a dialog is one of our subscriptions: ESTABLISHED (0),
+        TEMPORARY (1: the SUBSCRIBE is not answered yet) or NONE (-1).
+        ``local_tag`` is ours (a NOTIFY's To tag), ``remote_tag`` the
+        notifier's (its From tag)."""
+        return self.subscriptions_engine.is_dialog(call_id, local_tag, remote_tag)
+
+    def get_record_id(self, call_id: str, local_tag: str, remote_tag: str | None) -> str | None:
+        """The ``id`` of the subscription of that dialog, or ``None``."""
+        return self.subscriptions_engine.get_record_id(call_id, local_tag, remote_tag)
+
+    def get_subs_list(self, did: str) -> list[str]:
+        """The presentities subscribed with id ``did`` (exactly), sorted."""
+        return self.subscriptions_engine.get_subs_list(did)
+
+    def update_contact(self, notify: Request) -> bool:
+        """Store the first Contact of ``notify`` as its dialog's remote
+        target (Kamailio's ``pua_update_contact()``, as meant); whether
+        the dialog was found."""
+        return self.subscriptions_engine.update_contact(notify)
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """Every subscription as plain data (introspection)."""
+        now = self._running_loop().time()
+        return [r.snapshot(now) for r in self.subscriptions_engine.subscriptions()]
 
     def add_event(
         self,
@@ -176,7 +249,9 @@ class PuaAPI:
     def cleanup(self) -> None:
         """Do now what is due now (Kamailio's ``pua.cleanup``): refreshes,
         retries and final removals whose time has come."""
-        self.engine.handle_timer(self._running_loop().time())
+        now = self._running_loop().time()
+        self.engine.handle_timer(now)
+        self.subscriptions_engine.handle_timer(now)
         self._flush()
 
     def publications(self) -> list[dict[str, Any]]:
@@ -192,12 +267,23 @@ class PuaAPI:
 
     def _flush(self) -> None:
         engine = self.engine
+        subscriptions = self.subscriptions_engine
         loop = self._running_loop()
         for outgoing in engine.requests_to_send():
-            self._send(loop, outgoing)
+            self._send(engine, outgoing)
+        for outgoing in subscriptions.requests_to_send():
+            self._send(subscriptions, outgoing)
         for outcome in engine.events():
             self._deliver(outcome)
+        for event in subscriptions.events():
+            if isinstance(event, NotifyReceived):
+                self.notify_callbacks.run(event)
+            else:
+                self._deliver(event)
         deadline = engine.get_timer()
+        other = subscriptions.get_timer()
+        if other is not None and (deadline is None or other < deadline):
+            deadline = other
         if deadline != self._timer_at:
             if self._timer is not None:
                 self._timer.cancel()
@@ -206,25 +292,25 @@ class PuaAPI:
             if deadline is not None:
                 self._timer = loop.call_at(deadline, self._on_timer)
 
-    def _send(self, loop: asyncio.AbstractEventLoop, outgoing: OutgoingRequest) -> None:
-        # the engine builds a new request for every send, so the endpoint
+    def _send(self, engine: PublishEngine | SubscribeEngine, outgoing: OutgoingRequest) -> None:
+        # the engines build a new request for every send, so the endpoint
         # may consume it (no copy, no task when the next hop is an IP)
         future = self.endpoint.submit(outgoing.request, outgoing.destination)
-        self._requests[future] = outgoing.token
+        self._requests[future] = (engine, outgoing.token)
         future.add_done_callback(self._on_response)
 
     def _on_response(self, future: asyncio.Future[Response]) -> None:
-        token = self._requests.pop(future, 0)
+        engine, token = self._requests.pop(future, (self.engine, 0))
         if future.cancelled() or self._closed:
             return
         exc = future.exception()
         if exc is None:
             response = future.result()
         else:
-            # a bug below us must not leave the publication waiting for ever
+            # a bug below us must not leave a record waiting for ever
             log.error("sending request %d failed", token, exc_info=exc)
             response = LocalResponse(503, "Service Unavailable (internal error)")
-        self.engine.handle_response(
+        engine.handle_response(
             token,
             response,
             self._running_loop().time(),
@@ -232,17 +318,34 @@ class PuaAPI:
         )
         self._flush()
 
+    def _on_request(self, request: Request, source: Address) -> Response | None:
+        if request.method != "NOTIFY" or self._closed or self._loop is None:
+            return None
+        response = self.subscriptions_engine.handle_notify(request, self._loop.time())
+        # the engine may want to send (a new subscription) or report
+        self._loop.call_soon(self._flush_if_open)
+        return response
+
+    def _flush_if_open(self) -> None:
+        if not self._closed:
+            self._flush()
+
     def _on_timer(self) -> None:
         self._timer = None
         self._timer_at = None
         if self._closed:
             return
-        self.engine.handle_timer(self._running_loop().time())
+        now = self._running_loop().time()
+        self.engine.handle_timer(now)
+        self.subscriptions_engine.handle_timer(now)
         self._flush()
 
-    def _deliver(self, outcome: PublishOutcome) -> None:
+    def _deliver(self, outcome: PublishOutcome | SubscribeOutcome) -> None:
         if outcome.ticket is not None:
-            future = self._calls.pop(outcome.ticket, None)
+            calls: dict[int, Any] = (
+                self._calls if isinstance(outcome, PublishOutcome) else self._subscribe_calls
+            )
+            future = calls.pop(outcome.ticket, None)
             if future is not None and not future.done():
                 future.set_result(outcome)
         elif not self.config.callbacks_on_refresh:

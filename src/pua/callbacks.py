@@ -16,15 +16,19 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from pua.ua.events import PublishOutcome
+from pua.ua.events import NotifyReceived, PublishOutcome, SubscribeOutcome
 
-__all__ = ["CallbackRegistry", "PuaCallback"]
+__all__ = ["CallbackRegistry", "Delivered", "PuaCallback"]
 
 log = logging.getLogger("pua.callbacks")
 
-#: ``callback(outcome, param)``; may return an awaitable, which is run as a
-#: task (its errors are logged too).
-PuaCallback = Callable[[PublishOutcome, Any], object]
+#: What callbacks receive: an outcome of a PUBLISH or SUBSCRIBE request, or
+#: (for NOTIFY callbacks) a NOTIFY of a subscription.
+Delivered = PublishOutcome | SubscribeOutcome | NotifyReceived
+
+#: ``callback(delivered, param)``; may return an awaitable, which is run as
+#: a task (its errors are logged too).
+PuaCallback = Callable[[Any, Any], object]
 
 
 class CallbackRegistry:
@@ -44,7 +48,7 @@ class CallbackRegistry:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def run(self, outcome: PublishOutcome) -> int:
+    def run(self, outcome: Delivered) -> int:
         """Run every callback whose mask overlaps ``outcome.source_flag``;
         return how many ran."""
         ran = 0

@@ -185,6 +185,15 @@ class SipEndpoint:
         await self.close()
 
     @property
+    def handler(self) -> RequestHandler | None:
+        """What answers incoming requests (``None``: the default answers)."""
+        return self._handler
+
+    @handler.setter
+    def handler(self, handler: RequestHandler | None) -> None:
+        self._handler = handler
+
+    @property
     def layer(self) -> TransactionLayer:
         if self._layer is None:
             raise LocalProtocolError("endpoint not started")
