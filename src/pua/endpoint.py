@@ -443,7 +443,9 @@ class SipEndpoint:
 
     # -------------------------------------------------------- server side
     def _serve(self, key: ServerKey, request: Request, source: Address) -> None:
-        required = request.headers.get_list("require")
+        # the index is built for every parsed request anyway; the list only
+        # when there is a Require at all
+        required = request.headers.get_list("require") if "require" in request.headers else []
         if required:
             # RFC 3261 §8.2.2.3: pua implements no extension that a peer can
             # require, so any option-tag in Require gets 420 + Unsupported

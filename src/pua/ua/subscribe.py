@@ -28,9 +28,11 @@ Inputs: :meth:`SubscribeEngine.subscribe`, :meth:`handle_response`,
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import random
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from enum import IntEnum, StrEnum
@@ -227,7 +229,11 @@ class SubscribeEngine:
         #: (64*T1: the notifier's NOTIFY transaction has timed out by then)
         self.unsubscribe_wait = unsubscribe_wait
         self._by_dialog: dict[tuple[str, str], Subscription] = {}
-        self._by_pair: dict[tuple[str, str], list[Subscription]] = {}
+        # one subscription per (presentity, watcher), the common case, maps
+        # to it directly: a list each would cost ~90 bytes
+        self._by_pair: dict[tuple[str, str], Subscription | list[Subscription]] = {}
+        #: checked URIs (watcher and contact repeat across subscriptions)
+        self._checked: dict[str, None] = {}
         self._count = 0
         self._serial = 0
         self._tickets = 0
@@ -268,16 +274,26 @@ class SubscribeEngine:
             if info.expires == 0:
                 self._events.append(self._nothing(ticket, info, "no such subscription"))
                 return ticket
-            for field in ("pres_uri", "watcher_uri", "contact"):
-                _check_uri(field, getattr(info, field))
-            if info.remote_target:
-                _check_uri("remote_target", info.remote_target)
+            for field in ("pres_uri", "watcher_uri", "contact", "remote_target"):
+                text = getattr(info, field)
+                if text is not None and text not in self._checked:
+                    _check_uri(field, text)
+                    if len(self._checked) >= 1024:
+                        self._checked.clear()
+                    self._checked[text] = None
             self._serial += 1
             record = Subscription(self._serial, info, package, source_flag)
             record.extra = extra
             record.outbound_proxy = info.outbound_proxy or self.config.outbound_proxy
             record.desired_expires = self._desired(info.expires, now)
-            self._by_pair.setdefault((record.pres_uri, record.watcher_uri), []).insert(0, record)
+            pair = (record.pres_uri, record.watcher_uri)
+            entry = self._by_pair.get(pair)
+            if entry is None:
+                self._by_pair[pair] = record
+            elif isinstance(entry, Subscription):
+                self._by_pair[pair] = [record, entry]
+            else:
+                entry.insert(0, record)
             self._count += 1
         elif info.expires == 0:
             record.unsubscribe_wanted = True
@@ -324,7 +340,6 @@ class SubscribeEngine:
     def handle_notify(self, request: Request, now: float) -> Response:
         """Answer a NOTIFY (RFC 6665 §4.1.3); our dialogs get 200 and a
         :class:`NotifyReceived` event."""
-        tag = _tag(self._ids)
         try:
             call_id = request.call_id
             local_tag = request.to.tag
@@ -334,33 +349,32 @@ class SubscribeEngine:
             cseq = request.cseq.seq
         except PuaError as exc:
             reason = getattr(exc, "reason", "bad-request")
-            return make_response(request, 400, f"Bad Request ({reason})", to_tag=tag)
+            return self._answer(request, 400, f"Bad Request ({reason})")
         record = self._by_dialog.get((call_id, local_tag or ""))
         if record is None or not record.alive:
             self.stats["notify-481"] += 1
-            return make_response(request, 481, to_tag=tag)
+            return self._answer(request, 481)
         if record.remote_tag and remote_tag != record.remote_tag:
             # a second dialog from a forking proxy: pua keeps the first
             self.stats["notify-481"] += 1
-            return make_response(request, 481, to_tag=tag)
+            return self._answer(request, 481)
         if event is None or sub_state is None:
             missing = "Event" if event is None else "Subscription-State"
-            return make_response(request, 400, f"Bad Request (missing {missing})", to_tag=tag)
+            return self._answer(request, 400, f"Bad Request (missing {missing})")
         if not _same_event(event, record.package.name):
-            return make_response(request, 489, to_tag=tag)
+            return self._answer(request, 489)
         if record.remote_cseq is not None and cseq <= record.remote_cseq:
             # RFC 3261 §12.2.2: an old or repeated CSeq in the dialog
-            return make_response(
-                request, 500, "Server Internal Error (CSeq out of order)", to_tag=tag
-            )
+            return self._answer(request, 500, "Server Internal Error (CSeq out of order)")
         try:
             expires = sub_state.expires
             retry_after = sub_state.retry_after
             contacts = request.contacts
-            record_route = request.record_route
+            # the route set is fixed when the dialog is made (RFC 3261 §12.1)
+            record_route = request.record_route if record.remote_tag is None else []
         except PuaError as exc:
             reason = getattr(exc, "reason", "bad-request")
-            return make_response(request, 400, f"Bad Request ({reason})", to_tag=tag)
+            return self._answer(request, 400, f"Bad Request ({reason})")
         if record.remote_tag is None:
             # RFC 6665 §4.1.2.4: the NOTIFY establishes the dialog; the
             # route set of a dialog made by a request is its Record-Route
@@ -374,7 +388,7 @@ class SubscribeEngine:
         if contacts:
             # NOTIFY is a target refresh request (RFC 6665 §4.1.3)
             record.remote_target = contacts[0].uri
-        state = sub_state.state.lower()
+        state = sys.intern(sub_state.state.lower())
         reason = sub_state.reason
         record.state = state
         action = ""
@@ -408,7 +422,16 @@ class SubscribeEngine:
         )
         if record.alive:
             self._reconcile(record, now)
-        return make_response(request, 200, to_tag=tag)
+        return self._answer(request, 200)
+
+    def _answer(self, request: Request, status: int, reason: str | None = None) -> Response:
+        # a NOTIFY in a dialog has our tag in To; one that has none gets one
+        # (RFC 3261 §8.2.6.2)
+        try:
+            tagged = request.to.tag is not None
+        except PuaError:
+            tagged = False
+        return make_response(request, status, reason, to_tag=None if tagged else self._ids.tag())
 
     def handle_timer(self, now: float) -> None:
         heap = self._heap
@@ -439,8 +462,11 @@ class SubscribeEngine:
         return out
 
     def subscriptions(self) -> Iterator[Subscription]:
-        for records in list(self._by_pair.values()):
-            yield from records
+        for entry in list(self._by_pair.values()):
+            if isinstance(entry, Subscription):
+                yield entry
+            else:
+                yield from entry
 
     def __len__(self) -> int:
         return self._count
@@ -495,9 +521,10 @@ class SubscribeEngine:
         # watcher equal, id only if given; the remote target only when the
         # caller gives one and check_remote_contact is set (a lookup
         # without one still finds the dialog: unsubscribe must work)
-        records = self._by_pair.get((info.pres_uri, info.watcher_uri))
-        if not records:
+        entry = self._by_pair.get((info.pres_uri, info.watcher_uri))
+        if entry is None:
             return None
+        records = (entry,) if isinstance(entry, Subscription) else entry
         check = self.config.check_remote_contact and info.remote_target
         for record in records:
             if not (record.source_flag & source_flag and record.event & info.event):
@@ -866,10 +893,13 @@ class SubscribeEngine:
         if record.call_id:
             self._by_dialog.pop((record.call_id, record.local_tag), None)
         pair = (record.pres_uri, record.watcher_uri)
-        records = self._by_pair[pair]
-        records.remove(record)
-        if not records:
+        entry = self._by_pair[pair]
+        if entry is record:
             del self._by_pair[pair]
+        elif isinstance(entry, list):
+            entry.remove(record)
+            if len(entry) == 1:
+                self._by_pair[pair] = entry[0]
         self.stats["ended"] += 1
         waiters = record.waiters
         record.waiters = None
@@ -901,19 +931,20 @@ def _check_uri(field: str, text: str) -> None:
         raise SubscribeError(f"{field}: must be a sip or sips URI: {text!r}")
 
 
-def _tag(ids: IdGenerator) -> str:
-    return ids.tag()
-
-
 def _same_event(event: EventHeader, name: str) -> bool:
     """Whether a NOTIFY's Event names the package we subscribed to:
     same package token, and the parameters our name carries (``sla`` of
     ``dialog;sla``)."""
-    ours = parse_event(name)
+    ours = _parsed_event(name)
     if event.package != ours.package:
         return False
     theirs = {key for key, _ in event.params}
     return all(key in theirs for key, _ in ours.params)
+
+
+@functools.lru_cache(maxsize=64)
+def _parsed_event(name: str) -> EventHeader:
+    return parse_event(name)
 
 
 def _in_dialog_target(remote_target: str, route_set: tuple[str, ...]) -> tuple[str, list[str]]:
