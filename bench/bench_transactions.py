@@ -25,21 +25,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
-import signal
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-sys.path.insert(0, str(ROOT.parent / "src"))
+sys.path.insert(0, str(ROOT))
 
+import common  # noqa: E402
 from pua.cli.send import build_publish, make_publish  # noqa: E402
 from pua.endpoint import SipEndpoint  # noqa: E402
-from pua.runtime import loop_factory  # noqa: E402
+from pua.runtime import run  # noqa: E402
 from pua.sip.address import Address  # noqa: E402
 
 BODY = (
@@ -53,64 +51,16 @@ PRES = "sip:alice@127.0.0.1"
 PIDF = "application/pidf+xml"
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def publish_uas(port: int) -> contextlib.AbstractContextManager[None]:
+    """SIPp answering every PUBLISH 200 (``sipp/uas_publish.xml``) on
+    ``port`` for a ``with`` block, ready once a PUBLISH gets its 200."""
+    return common.sipp_uas(port, ROOT / "sipp" / "uas_publish.xml", publish_answered)
 
 
-def start_sipp(port: int) -> subprocess.Popen[bytes]:
-    sipp = shutil.which("sipp")
-    if sipp is None:
-        raise SystemExit("sipp not found: apt-get install sip-tester")
-    proc = subprocess.Popen(
-        [
-            sipp,
-            "-sf",
-            str(ROOT / "sipp" / "uas_publish.xml"),
-            "-i",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "-nostdin",
-            "-max_recv_loops",
-            "10000",
-            "-max_sched_loops",
-            "10000",
-            "-buff_size",
-            str(8 * 1024 * 1024),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-        cwd="/tmp",
-    )
-    # ready when a PUBLISH gets its 200
-    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    probe.bind(("127.0.0.1", 0))
-    probe.settimeout(0.2)
-    deadline = time.monotonic() + 10
-    n = 0
-    while time.monotonic() < deadline:
-        n += 1
-        probe.sendto(bare_publish(probe.getsockname()[1], f"probe{n}"), ("127.0.0.1", port))
-        try:
-            if probe.recv(4096).startswith(b"SIP/2.0 200"):
-                probe.close()
-                return proc
-        except TimeoutError:
-            continue
-    proc.kill()
-    raise SystemExit("sipp did not answer within 10 s")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(5)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+def publish_answered(probe: socket.socket, port: int, n: int) -> bool:
+    """A probe PUBLISH got its 200."""
+    probe.sendto(bare_publish(probe.getsockname()[1], f"probe{n}"), ("127.0.0.1", port))
+    return probe.recv(4096).startswith(b"SIP/2.0 200")
 
 
 def bare_publish(local_port: int, call_id: str) -> bytes:
@@ -204,20 +154,18 @@ async def run_bare(port: int, count: int, window: int) -> tuple[float, float, in
 
 def measure(kind: str, loop: str, port: int, count: int, window: int) -> tuple[float, float, int]:
     runner = run_pua if kind == "pua" else run_bare
-    with asyncio.Runner(loop_factory=loop_factory(loop)) as r:
-        return r.run(runner(port, count, window))
+    return run(runner(port, count, window), loop)
 
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
     window = int(sys.argv[2]) if len(sys.argv) > 2 else 64
     rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 3
-    port = free_udp_port()
-    proc = start_sipp(port)
+    port = common.free_udp_port()
     cases = [("pua", "uvloop"), ("pua", "asyncio"), ("bare", "uvloop")]
     best: dict[tuple[str, str], tuple[float, float, int]] = {}
     rates: dict[tuple[str, str], list[float]] = {case: [] for case in cases}
-    try:
+    with publish_uas(port):
         for _ in range(rounds):
             for kind, loop in cases:
                 cpu, wall, failed = measure(kind, loop, port, count, window)
@@ -225,8 +173,6 @@ def main() -> None:
                 rates[(kind, loop)].append(rate)
                 if (kind, loop) not in best or rate > count / best[(kind, loop)][0]:
                     best[(kind, loop)] = (cpu, wall, failed)
-    finally:
-        stop(proc)
     print(f"transactions_per_run: {count}")
     print(f"window: {window}")
     for (kind, loop), (cpu, wall, failed) in best.items():
