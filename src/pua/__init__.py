@@ -17,6 +17,7 @@ from pua.errors import (
     NoBodyError,
     PuaError,
     PublishError,
+    SubscribeError,
     UnknownETagError,
     UnknownEventError,
 )

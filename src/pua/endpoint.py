@@ -270,7 +270,18 @@ class SipEndpoint:
         object is then consumed (the layer adds its Via).  Anything else
         (DNS, failover, digest) runs :meth:`request` in a task.
         """
-        hop = destination if destination is not None else request.uri
+        hop = destination
+        if hop is None:
+            hop = request.uri
+            if "route" in request.headers:
+                # RFC 3261 §8.1.2: a loose router in the first Route is the
+                # next hop (a strict one is the Request-URI already)
+                try:
+                    first = request.route[0]
+                    if first.sip_uri.lr:
+                        hop = first.uri
+                except (PuaError, IndexError):
+                    return asyncio.ensure_future(self.request(request, destination))
         cached = self._numeric_hops.get(hop)
         if cached is None and not self._has_credentials:
             cached = self._numeric_hop(hop)

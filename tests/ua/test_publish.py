@@ -804,3 +804,11 @@ def test_stale_token_is_ignored() -> None:
     h.engine.handle_response(999, answer(item.request, 200, etag="x"), h.now, local=False)
     assert h.engine.requests_to_send() == []
     assert h.engine.in_flight == 1
+
+
+def test_expires_is_never_one_more_than_asked() -> None:
+    # now + 600 rounds up just below a power of two of loop.time()
+    h = Harness()
+    h.now = 3900.123456789
+    h.publish(expires=600)
+    assert h.only().request.expires == 600

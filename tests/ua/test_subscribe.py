@@ -675,3 +675,49 @@ def test_refusals() -> None:
     with pytest.raises(SubscribeError, match="source_flag"):
         h.subscribe(source_flag=0)
     assert h.sent == []
+
+
+def test_final_notify_before_the_unsubscribe_2xx() -> None:
+    h = Harness()
+    req = established(h)
+    ticket = h.subscribe(expires=0)
+    assert h.notify(req, "terminated;reason=timeout").status == 200
+    assert len(h.engine) == 1  # the unsubscribe is still out
+    h.answer(200, expires=0)
+    out = h.outcome(ticket)
+    assert (out.op, out.status, out.ended) == ("unsubscribe", 200, True)
+    assert out.call_id == req.call_id
+    assert len(h.engine) == 0
+    assert h.engine.get_timer() is None
+
+
+def test_subscribing_again_while_waiting_for_the_final_notify() -> None:
+    h = Harness()
+    req = established(h)
+    h.subscribe(expires=0)
+    h.answer(200, expires=0)
+    ticket = h.subscribe()
+    again = h.only().request
+    assert again.to.tag is None
+    assert again.call_id != req.call_id
+    h.answer(200)
+    assert h.outcome(ticket).ok
+    assert len(h.engine) == 1
+
+
+def test_refresh_481_outcome_names_the_dialog_that_failed() -> None:
+    h = Harness(callbacks_on_refresh=True)
+    req = established(h)
+    h.advance_to_timer()
+    h.answer(481)
+    failed = [e for e in h.events if isinstance(e, SubscribeOutcome) and e.status == 481]
+    assert failed[0].call_id == req.call_id
+    assert failed[0].retrying
+
+
+def test_expires_is_never_one_more_than_asked() -> None:
+    # now + 600 rounds up just below a power of two of loop.time()
+    h = Harness()
+    h.now = 3900.123456789
+    h.subscribe(expires=600)
+    assert h.only().request.expires == 600

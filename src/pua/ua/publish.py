@@ -682,7 +682,9 @@ class PublishEngine:
         if record.desired_expires == 0:
             asked = config.default_expires
         else:
-            asked = max(1, math.ceil(record.desired_expires - now))
+            # the float sum now + expires may land a hair above it: do not
+            # let that round up to one second more than asked
+            asked = max(1, math.ceil(record.desired_expires - now - 1e-6))
         return max(asked, config.min_expires, record.min_granted)
 
     def _send(self, record: Publication, op: Op, now: float) -> None:

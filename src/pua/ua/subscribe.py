@@ -68,6 +68,9 @@ _XMPP_INITIAL = int(SourceFlag.XMPP_INITIAL_SUBS)
 _XMPP_SUBSCRIBE = int(SourceFlag.XMPP_SUBSCRIBE)
 _INSERT = int(UpdateType.INSERT_TYPE)
 
+#: ``linger_until`` once the final NOTIFY came before the unsubscribe's 2xx
+_FINAL_NOTIFIED = -1.0
+
 #: Subscription-State reasons after which a new subscription is made
 #: (RFC 6665 §4.1.3): at once, or after retry-after (probation)
 _RESUBSCRIBE = frozenset({"deactivated", "timeout", "probation"})
@@ -300,6 +303,10 @@ class SubscribeEngine:
             record.refresh_wanted = False
         else:
             record.unsubscribe_wanted = False
+            if record.linger_until is not None and record.in_flight is None:
+                # unsubscribed, waiting for the final NOTIFY: start again
+                record.linger_until = None
+                self._forget_dialog(record)
             # a dialog not made yet: the coming 2xx answers this request
             # too, and the new lifetime applies from the next refresh
             joins = record.in_flight is SubOp.INITIAL and not record.established
@@ -598,7 +605,9 @@ class SubscribeEngine:
         if record.desired_expires == 0:
             asked = config.default_expires
         else:
-            asked = max(1, math.ceil(record.desired_expires - now))
+            # the float sum now + expires may land a hair above it: do not
+            # let that round up to one second more than asked
+            asked = max(1, math.ceil(record.desired_expires - now - 1e-6))
         return max(asked, config.min_expires, record.min_granted)
 
     def _send(self, record: Subscription, op: SubOp, now: float) -> None:
@@ -710,8 +719,7 @@ class SubscribeEngine:
         if status in (481, 408):
             # RFC 6665 §4.1.2.2: the subscription is gone; make a new one
             # from scratch, after a backoff
-            self._forget_dialog(record)
-            self._backoff(flight, response, now, local)
+            self._backoff(flight, response, now, local, keep_dialog=False)
             return
         if status == 423:
             self._retry_longer(flight, response, now, local)
@@ -730,14 +738,18 @@ class SubscribeEngine:
         record = flight.record
         if not record.unsubscribe_wanted:
             # a newer request wants the subscription again: a new dialog
+            record.linger_until = None
             self._forget_dialog(record)
             self._finish(flight, response, local, failed=response.status >= 300)
             return
         if 200 <= response.status < 300:
-            # RFC 6665 §4.1.2.3: the notifier sends a final NOTIFY; wait for
-            # it (bounded), then the dialog goes
-            record.linger_until = now + self.unsubscribe_wait
             self._finish(flight, response, local, ended=True)
+            if record.linger_until == _FINAL_NOTIFIED:
+                self._drop(record, "unsubscribed", response)
+            else:
+                # RFC 6665 §4.1.2.3: the notifier sends a final NOTIFY; wait
+                # for it (bounded), then the dialog goes
+                record.linger_until = now + self.unsubscribe_wait
             return
         # an unsubscribe that failed is never revived (spec §21): the
         # notifier's subscription ends with its expiry anyway
@@ -747,6 +759,10 @@ class SubscribeEngine:
     def _terminated(
         self, record: Subscription, reason: str | None, retry_after: int | None, now: float
     ) -> str:
+        if record.unsubscribe_wanted and record.in_flight is SubOp.UNSUBSCRIBE:
+            # the final NOTIFY overtook the 2xx: the reply ends it
+            record.linger_until = _FINAL_NOTIFIED
+            return "ended"
         self._forget_dialog(record)
         if record.unsubscribe_wanted or record.linger_until is not None:
             self._drop(record, "unsubscribed", None)
@@ -778,9 +794,22 @@ class SubscribeEngine:
         if flight.op is SubOp.REFRESH:
             record.refresh_wanted = True
 
-    def _backoff(self, flight: _Flight, response: Response, now: float, local: bool) -> None:
+    def _backoff(
+        self,
+        flight: _Flight,
+        response: Response,
+        now: float,
+        local: bool,
+        *,
+        keep_dialog: bool = True,
+    ) -> None:
         record = flight.record
-        if flight.op is SubOp.REFRESH and record.established and now < record.expires_at:
+        if (
+            keep_dialog
+            and flight.op is SubOp.REFRESH
+            and record.established
+            and now < record.expires_at
+        ):
             record.refresh_wanted = True
         record.failures += 1
         try:
@@ -791,6 +820,8 @@ class SubscribeEngine:
         record.retry_at = now + backoff(self.config, self._rng, record.failures, retry_after)
         self.stats["backoffs"] += 1
         self._finish(flight, response, local, retrying=True, failed=True)
+        if not keep_dialog:
+            self._forget_dialog(record)
 
     def _fail(self, flight: _Flight, response: Response, now: float, local: bool, why: str) -> None:
         record = flight.record
