@@ -28,10 +28,7 @@ one deadline the shell waits for.  After every call, drain
 
 from __future__ import annotations
 
-import heapq
-import math
 import random
-from collections import Counter
 from collections.abc import Iterator
 from enum import StrEnum
 from typing import Any
@@ -47,10 +44,15 @@ from pua.errors import (
 from pua.evpkg.registry import BodyContext, EventPackage, EventRegistry
 from pua.model import PublishInfo, UpdateType
 from pua.sip.headers import Headers
-from pua.sip.ids import IdGenerator
 from pua.sip.message import Request, Response
 from pua.sip.uri import SipUri, parse_uri
-from pua.ua.common import backoff, parse_extra, refresh_time
+from pua.ua.common import (
+    EngineBase,
+    backoff,
+    due_waiters,
+    parse_extra,
+    refresh_time,
+)
 from pua.ua.events import OutgoingRequest, PublishOutcome
 
 __all__ = [
@@ -347,7 +349,7 @@ class _Flight:
         self.waited = waited
 
 
-class PublishEngine:
+class PublishEngine(EngineBase[Publication, _Flight, PublishOutcome]):
     """Every publication of one pua instance."""
 
     def __init__(
@@ -358,25 +360,11 @@ class PublishEngine:
         *,
         local_host: str | None = None,
     ) -> None:
-        self.config = config
-        self.registry = registry
-        self._rng = rng
-        self._ids = IdGenerator(rng)
-        self._local_host = local_host
+        super().__init__(config, registry, rng, local_host=local_host)
         # newest first per presentity, as Kamailio's hash chains (spec §6.1)
         # a presentity with one publication (the common case) maps to it
         # directly: a list per presentity would cost ~90 bytes each
         self._by_uri: dict[str, Publication | list[Publication]] = {}
-        self._count = 0
-        self._serial = 0
-        self._tickets = 0
-        self._tokens = 0
-        self._flights: dict[int, _Flight] = {}
-        self._heap: list[tuple[float, int, Publication]] = []
-        self._outgoing: list[OutgoingRequest] = []
-        self._events: list[PublishOutcome] = []
-        #: counters: sent by kind, replies by status, recoveries, ...
-        self.stats: Counter[str] = Counter()
 
     # ----------------------------------------------------------------- API
     def publish(self, info: PublishInfo, now: float) -> int:
@@ -448,40 +436,10 @@ class PublishEngine:
         if record.alive:
             self._reconcile(record, now)
 
-    def handle_timer(self, now: float) -> None:
-        """Send what is due: refreshes, retries, final removals."""
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            when, _, record = heapq.heappop(heap)
-            if not record.alive or record.due != when:
-                continue
-            record.due = None
-            self._reconcile(record, now)
-
-    def get_timer(self) -> float | None:
-        """The next deadline, or ``None``."""
-        heap = self._heap
-        while heap:
-            when, _, record = heap[0]
-            if record.alive and record.due == when:
-                return when
-            heapq.heappop(heap)
-        return None
-
-    def requests_to_send(self) -> list[OutgoingRequest]:
-        out = self._outgoing
-        self._outgoing = []
-        return out
-
     def next_event(self) -> PublishOutcome | None:
         if self._events:
             return self._events.pop(0)
         return None
-
-    def events(self) -> list[PublishOutcome]:
-        out = self._events
-        self._events = []
-        return out
 
     def publications(self) -> Iterator[Publication]:
         for entry in list(self._by_uri.values()):
@@ -493,13 +451,6 @@ class PublishEngine:
     def find(self, info: PublishInfo) -> Publication | None:
         """The publication ``info`` would update (Kamailio's lookup)."""
         return self._find(info)
-
-    def __len__(self) -> int:
-        return self._count
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._flights)
 
     # ------------------------------------------------------ intake helpers
     def _check(self, info: PublishInfo) -> None:
@@ -620,22 +571,14 @@ class PublishEngine:
         # an XML ID must not start with a digit (RFC 3863 §4.1.2)
         return f"t{self._ids.token(64)}"
 
-    def _desired(self, expires: int, now: float) -> float:
-        if expires < 0:
-            return 0.0
-        return now + max(expires, self.config.min_expires)
-
     # -------------------------------------------------------- the machine
     def _reconcile(self, record: Publication, now: float) -> None:
         """Send the next request the record needs, or schedule its next
         wake-up.  Called after every change."""
         if record.in_flight is not None:
             return
-        if record.retry_at is not None:
-            if now < record.retry_at:
-                self._schedule(record, record.retry_at)
-                return
-            record.retry_at = None
+        if self._backing_off(record, now):
+            return
         if record.etag is not None and now >= record.expires_at:
             # lapsed at the server: its entity-tag means nothing now
             record.etag = None
@@ -653,39 +596,12 @@ class PublishEngine:
             else:
                 self._drop(record, "lifetime over", None)
             return
-        # a grant that reaches the end of the requested lifetime needs no
-        # refresh: the next step is the final removal
-        covered = bool(record.desired_expires) and record.expires_at >= record.desired_expires
         if record.etag is None:
             self._send(record, Op.INITIAL, now)
         elif record.modify_wanted:
             self._send(record, Op.MODIFY, now)
-        elif record.refresh_wanted or (now >= record.refresh_at and not covered):
+        elif self._refresh_due(record, now):
             self._send(record, Op.REFRESH, now)
-        elif covered or (record.desired_expires and record.desired_expires < record.refresh_at):
-            self._schedule(record, record.desired_expires)
-        else:
-            self._schedule(record, record.refresh_at)
-
-    def _schedule(self, record: Publication, when: float) -> None:
-        if record.due == when:
-            return
-        record.due = when
-        heapq.heappush(self._heap, (when, record.serial, record))
-        if len(self._heap) > 2 * self._count + 1024:
-            # stale entries (rescheduled records) pile up: rebuild
-            self._heap = [e for e in self._heap if e[2].alive and e[2].due == e[0]]
-            heapq.heapify(self._heap)
-
-    def _asked_expires(self, record: Publication, now: float) -> int:
-        config = self.config
-        if record.desired_expires == 0:
-            asked = config.default_expires
-        else:
-            # the float sum now + expires may land a hair above it: do not
-            # let that round up to one second more than asked
-            asked = max(1, math.ceil(record.desired_expires - now - 1e-6))
-        return max(asked, config.min_expires, record.min_granted)
 
     def _send(self, record: Publication, op: Op, now: float) -> None:
         asked = 0 if op is Op.REMOVE else self._asked_expires(record, now)
@@ -914,18 +830,9 @@ class PublishEngine:
             "reason": reason,
             "failed": failed,
         }
-        waiters = record.waiters
-        done = 0
-        if waiters:
-            for ticket, gen, info in waiters:
-                if gen > flight.gen:
-                    break
-                self._events.append(self._outcome(ticket, info, flight, response, **how))
-                done += 1
-            if done:
-                del waiters[:done]
-            if not waiters:
-                record.waiters = None
+        answered, record.waiters = due_waiters(record.waiters, flight.gen)
+        for ticket, info in answered:
+            self._events.append(self._outcome(ticket, info, flight, response, **how))
         if not flight.waited:
             # pua's own refresh or removal
             self._events.append(self._outcome(None, None, flight, response, **how))

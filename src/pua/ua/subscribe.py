@@ -29,11 +29,8 @@ Inputs: :meth:`SubscribeEngine.subscribe`, :meth:`handle_response`,
 from __future__ import annotations
 
 import functools
-import heapq
-import math
 import random
 import sys
-from collections import Counter
 from collections.abc import Iterator
 from enum import IntEnum, StrEnum
 from typing import Any
@@ -50,10 +47,16 @@ from pua.model import (
 from pua.sip.build import make_response
 from pua.sip.fields import EventHeader, parse_event, parse_name_addr
 from pua.sip.headers import Headers
-from pua.sip.ids import IdGenerator
 from pua.sip.message import Request, Response
 from pua.sip.uri import SipUri, parse_uri
-from pua.ua.common import OWN_HEADERS, backoff, parse_extra, refresh_time
+from pua.ua.common import (
+    OWN_HEADERS,
+    EngineBase,
+    backoff,
+    due_waiters,
+    parse_extra,
+    refresh_time,
+)
 from pua.ua.events import NotifyReceived, OutgoingRequest, SubscribeOutcome
 
 __all__ = [
@@ -211,7 +214,7 @@ class _Flight:
         self.waited = waited
 
 
-class SubscribeEngine:
+class SubscribeEngine(EngineBase[Subscription, _Flight, SubscribeOutcome | NotifyReceived]):
     """Every subscription of one pua instance."""
 
     def __init__(
@@ -223,11 +226,7 @@ class SubscribeEngine:
         local_host: str | None = None,
         unsubscribe_wait: float = 32.0,
     ) -> None:
-        self.config = config
-        self.registry = registry
-        self._rng = rng
-        self._ids = IdGenerator(rng)
-        self._local_host = local_host
+        super().__init__(config, registry, rng, local_host=local_host)
         #: how long to wait for the final NOTIFY after an unsubscribe's 2xx
         #: (64*T1: the notifier's NOTIFY transaction has timed out by then)
         self.unsubscribe_wait = unsubscribe_wait
@@ -237,15 +236,6 @@ class SubscribeEngine:
         self._by_pair: dict[tuple[str, str], Subscription | list[Subscription]] = {}
         #: checked URIs (watcher and contact repeat across subscriptions)
         self._checked: dict[str, None] = {}
-        self._count = 0
-        self._serial = 0
-        self._tickets = 0
-        self._tokens = 0
-        self._flights: dict[int, _Flight] = {}
-        self._heap: list[tuple[float, int, Subscription]] = []
-        self._outgoing: list[OutgoingRequest] = []
-        self._events: list[SubscribeOutcome | NotifyReceived] = []
-        self.stats: Counter[str] = Counter()
 
     # ================================================================ API
     def subscribe(self, info: SubscribeInfo, now: float) -> int:
@@ -440,47 +430,12 @@ class SubscribeEngine:
             tagged = False
         return make_response(request, status, reason, to_tag=None if tagged else self._ids.tag())
 
-    def handle_timer(self, now: float) -> None:
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            when, _, record = heapq.heappop(heap)
-            if not record.alive or record.due != when:
-                continue
-            record.due = None
-            self._reconcile(record, now)
-
-    def get_timer(self) -> float | None:
-        heap = self._heap
-        while heap:
-            when, _, record = heap[0]
-            if record.alive and record.due == when:
-                return when
-            heapq.heappop(heap)
-        return None
-
-    def requests_to_send(self) -> list[OutgoingRequest]:
-        out = self._outgoing
-        self._outgoing = []
-        return out
-
-    def events(self) -> list[SubscribeOutcome | NotifyReceived]:
-        out = self._events
-        self._events = []
-        return out
-
     def subscriptions(self) -> Iterator[Subscription]:
         for entry in list(self._by_pair.values()):
             if isinstance(entry, Subscription):
                 yield entry
             else:
                 yield from entry
-
-    def __len__(self) -> int:
-        return self._count
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._flights)
 
     # ------------------------------------------------------------ lookups
     def is_dialog(self, call_id: str, local_tag: str, remote_tag: str | None) -> DialogStatus:
@@ -543,20 +498,12 @@ class SubscribeEngine:
             return record
         return None
 
-    def _desired(self, expires: int, now: float) -> float:
-        if expires < 0:
-            return 0.0
-        return now + max(expires, self.config.min_expires)
-
     # -------------------------------------------------------- the machine
     def _reconcile(self, record: Subscription, now: float) -> None:
         if record.in_flight is not None:
             return
-        if record.retry_at is not None:
-            if now < record.retry_at:
-                self._schedule(record, record.retry_at)
-                return
-            record.retry_at = None
+        if self._backing_off(record, now):
+            return
         if record.linger_until is not None:
             # unsubscribed: waiting for the final NOTIFY
             if now >= record.linger_until:
@@ -583,32 +530,8 @@ class SubscribeEngine:
         if not record.established:
             self._send(record, SubOp.INITIAL, now)
             return
-        covered = bool(record.desired_expires) and record.expires_at >= record.desired_expires
-        if record.refresh_wanted or (now >= record.refresh_at and not covered):
+        if self._refresh_due(record, now):
             self._send(record, SubOp.REFRESH, now)
-        elif covered or (record.desired_expires and record.desired_expires < record.refresh_at):
-            self._schedule(record, record.desired_expires)
-        else:
-            self._schedule(record, record.refresh_at)
-
-    def _schedule(self, record: Subscription, when: float) -> None:
-        if record.due == when:
-            return
-        record.due = when
-        heapq.heappush(self._heap, (when, record.serial, record))
-        if len(self._heap) > 2 * self._count + 1024:
-            self._heap = [e for e in self._heap if e[2].alive and e[2].due == e[0]]
-            heapq.heapify(self._heap)
-
-    def _asked_expires(self, record: Subscription, now: float) -> int:
-        config = self.config
-        if record.desired_expires == 0:
-            asked = config.default_expires
-        else:
-            # the float sum now + expires may land a hair above it: do not
-            # let that round up to one second more than asked
-            asked = max(1, math.ceil(record.desired_expires - now - 1e-6))
-        return max(asked, config.min_expires, record.min_granted)
 
     def _send(self, record: Subscription, op: SubOp, now: float) -> None:
         asked = 0 if op is SubOp.UNSUBSCRIBE else self._asked_expires(record, now)
@@ -867,18 +790,9 @@ class SubscribeEngine:
             "retrying": retrying,
             "ok": not failed and 200 <= response.status < 300,
         }
-        waiters = record.waiters
-        done = 0
-        if waiters:
-            for ticket, gen, info in waiters:
-                if gen > flight.gen:
-                    break
-                self._events.append(self._outcome(record, ticket, info, **how))
-                done += 1
-            if done:
-                del waiters[:done]
-            if not waiters:
-                record.waiters = None
+        answered, record.waiters = due_waiters(record.waiters, flight.gen)
+        for ticket, info in answered:
+            self._events.append(self._outcome(record, ticket, info, **how))
         if not flight.waited:
             self._events.append(self._outcome(record, None, None, **how))
 
