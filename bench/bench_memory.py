@@ -110,7 +110,7 @@ def breakdown(engine: PublishEngine) -> dict[str, float]:
     if isinstance(entry, list):  # several publications of one presentity
         sizes["index_list"] = sys.getsizeof(entry)
     sizes["index_dict_share"] = sys.getsizeof(by_uri) / len(by_uri)
-    return common.finish_breakdown(sizes, engine._heap)
+    return common.finish_breakdown(sizes, engine._deadlines._heap)
 
 
 def body_bytes(count: int) -> list[str]:

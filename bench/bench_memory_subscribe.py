@@ -181,7 +181,7 @@ def breakdown(engine: SubscribeEngine) -> dict[str, float]:
     sizes["pair_key_tuple"] = sys.getsizeof(pair)
     sizes["pair_list"] = sys.getsizeof(by_pair[pair])
     sizes["pair_dict_share"] = sys.getsizeof(by_pair) / len(by_pair)
-    return common.finish_breakdown(sizes, engine._heap)
+    return common.finish_breakdown(sizes, engine._deadlines._heap)
 
 
 def main() -> None:
