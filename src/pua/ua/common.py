@@ -235,9 +235,32 @@ class EngineBase(Generic[_R, _F, _E]):
         self._events: list[_E] = []
         #: counters: sent by kind, replies by status, retries, ...
         self.stats: Counter[str] = Counter()
+        #: set by a shell that persists records: then every record touched
+        #: is remembered until :meth:`take_changes`
+        self.track_changes = False
+        self._changed: dict[int, _R] = {}
+        self._removed: list[_R] = []
 
     def _reconcile(self, record: _R, now: float) -> None:
         raise NotImplementedError
+
+    def take_changes(self) -> tuple[list[_R], list[_R]]:
+        """The records changed (and still alive) and the records ended
+        since the last call; for the shell to write back."""
+        changed = [r for r in self._changed.values() if r.alive]
+        removed = self._removed
+        self._changed = {}
+        self._removed = []
+        return changed, removed
+
+    def _touched(self, record: _R) -> None:
+        if self.track_changes:
+            self._changed[record.serial] = record
+
+    def _ended(self, record: _R) -> None:
+        if self.track_changes:
+            self._changed.pop(record.serial, None)
+            self._removed.append(record)
 
     def handle_timer(self, now: float) -> None:
         """Send what is due: refreshes, retries, removals."""

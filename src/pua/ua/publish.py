@@ -172,6 +172,7 @@ class Publication:
         "refresh_wanted",
         "remove_wanted",
         "retry_at",
+        "row_id",
         "serial",
         "source_flag",
         "tuple_id",
@@ -227,6 +228,8 @@ class Publication:
         #: carrying their generation completes
         self.gen = 0
         self.waiters: list[tuple[int, int, PublishInfo]] | None = None
+        #: the database row holding it (None until written)
+        self.row_id: int | None = None
         self.alive = True
 
     def _detour(self) -> _Detour:
@@ -452,6 +455,59 @@ class PublishEngine(EngineBase[Publication, _Flight, PublishOutcome]):
         """The publication ``info`` would update (Kamailio's lookup)."""
         return self._find(info)
 
+    def restore(
+        self,
+        *,
+        pres_uri: str,
+        event: int,
+        source_flag: int,
+        id: str,
+        etag: str | None,
+        expires_at: float,
+        desired_expires: float,
+        body: bytes | None,
+        content_type: str | None,
+        tuple_id: str | None,
+        version: int,
+        extra_headers: str | None,
+        outbound_proxy: str | None,
+        row_id: int | None,
+        now: float,
+    ) -> Publication | None:
+        """Take back a publication from storage (times on this engine's
+        clock).  With a live entity-tag it is refreshed when due (a 412 then
+        re-publishes the stored body); a lapsed one is published anew.
+        ``None`` for an event no package handles."""
+        package = self.registry.get(event)
+        if package is None:
+            return None
+        try:
+            extra = parse_extra(extra_headers)
+        except PublishError:
+            extra = ()
+        info = PublishInfo(pres_uri=pres_uri, event=event, source_flag=source_flag, id=id)
+        self._serial += 1
+        record = Publication(
+            self._serial,
+            info,
+            package,
+            body=body or b"",
+            content_type=content_type or package.content_type,
+            tuple_id=tuple_id or None,
+            extra=extra,
+            outbound_proxy=outbound_proxy or self.config.outbound_proxy,
+            desired_expires=desired_expires,
+        )
+        record.etag = etag or None
+        record.expires_at = expires_at
+        record.version = version
+        record.row_id = row_id
+        if record.etag is not None and expires_at > now:
+            record.refresh_at = refresh_time(self.config, self._rng, now, int(expires_at - now))
+        self._index(record)
+        self._reconcile(record, now)
+        return record
+
     # ------------------------------------------------------ intake helpers
     def _check(self, info: PublishInfo) -> None:
         if not info.pres_uri:
@@ -499,15 +555,18 @@ class PublishEngine(EngineBase[Publication, _Flight, PublishOutcome]):
             outbound_proxy=info.outbound_proxy or self.config.outbound_proxy,
             desired_expires=self._desired(info.expires, now),
         )
-        entry = self._by_uri.get(info.pres_uri)
+        self._index(record)
+        return record
+
+    def _index(self, record: Publication) -> None:
+        entry = self._by_uri.get(record.pres_uri)
         if entry is None:
-            self._by_uri[info.pres_uri] = record
+            self._by_uri[record.pres_uri] = record
         elif isinstance(entry, Publication):
-            self._by_uri[info.pres_uri] = [record, entry]
+            self._by_uri[record.pres_uri] = [record, entry]
         else:
             entry.insert(0, record)
         self._count += 1
-        return record
 
     def _update(
         self, record: Publication, info: PublishInfo, package: EventPackage, now: float
@@ -575,6 +634,7 @@ class PublishEngine(EngineBase[Publication, _Flight, PublishOutcome]):
     def _reconcile(self, record: Publication, now: float) -> None:
         """Send the next request the record needs, or schedule its next
         wake-up.  Called after every change."""
+        self._touched(record)
         if record.in_flight is not None:
             return
         if self._backing_off(record, now):
@@ -897,6 +957,7 @@ class PublishEngine(EngineBase[Publication, _Flight, PublishOutcome]):
         record.alive = False
         record.due = None
         self._count -= 1
+        self._ended(record)
         entry = self._by_uri[record.pres_uri]
         if entry is record:
             del self._by_uri[record.pres_uri]

@@ -125,6 +125,7 @@ class Subscription:
         "requested_target",
         "retry_at",
         "route_set",
+        "row_id",
         "serial",
         "source_flag",
         "state",
@@ -174,6 +175,8 @@ class Subscription:
         self.min_granted = 0
         self.gen = 0
         self.waiters: list[tuple[int, int, SubscribeInfo]] | None = None
+        #: the database row holding it (None until written)
+        self.row_id: int | None = None
         self.alive = True
 
     @property
@@ -279,15 +282,7 @@ class SubscribeEngine(EngineBase[Subscription, _Flight, SubscribeOutcome | Notif
             record.extra = extra
             record.outbound_proxy = info.outbound_proxy or self.config.outbound_proxy
             record.desired_expires = self._desired(info.expires, now)
-            pair = (record.pres_uri, record.watcher_uri)
-            entry = self._by_pair.get(pair)
-            if entry is None:
-                self._by_pair[pair] = record
-            elif isinstance(entry, Subscription):
-                self._by_pair[pair] = [record, entry]
-            else:
-                entry.insert(0, record)
-            self._count += 1
+            self._index(record)
         elif info.expires == 0:
             record.unsubscribe_wanted = True
             record.refresh_wanted = False
@@ -430,6 +425,86 @@ class SubscribeEngine(EngineBase[Subscription, _Flight, SubscribeOutcome | Notif
             tagged = False
         return make_response(request, status, reason, to_tag=None if tagged else self._ids.tag())
 
+    def _index(self, record: Subscription) -> None:
+        pair = (record.pres_uri, record.watcher_uri)
+        entry = self._by_pair.get(pair)
+        if entry is None:
+            self._by_pair[pair] = record
+        elif isinstance(entry, Subscription):
+            self._by_pair[pair] = [record, entry]
+        else:
+            entry.insert(0, record)
+        self._count += 1
+
+    def restore(
+        self,
+        *,
+        pres_uri: str,
+        watcher_uri: str,
+        contact: str,
+        event: int,
+        source_flag: int,
+        id: str,
+        call_id: str,
+        local_tag: str,
+        remote_tag: str,
+        route_set: tuple[str, ...],
+        remote_target: str,
+        requested_target: str | None,
+        local_cseq: int,
+        remote_cseq: int | None,
+        expires_at: float,
+        desired_expires: float,
+        extra_headers: str | None,
+        outbound_proxy: str | None,
+        row_id: int | None,
+        now: float,
+    ) -> Subscription | None:
+        """Take back a subscription from storage (times on this engine's
+        clock).  A dialog still valid is refreshed in the dialog when due
+        (a 481 then makes a new one); an expired one is subscribed anew.
+        ``None`` for an event no package handles."""
+        package = self.registry.get(event)
+        if package is None:
+            return None
+        try:
+            extra = parse_extra(extra_headers, _OWN, SubscribeError)
+        except SubscribeError:
+            extra = ()
+        info = SubscribeInfo(
+            pres_uri=pres_uri,
+            watcher_uri=watcher_uri,
+            contact=contact,
+            event=event,
+            source_flag=source_flag,
+            id=id,
+            remote_target=requested_target,
+        )
+        self._serial += 1
+        record = Subscription(self._serial, info, package, source_flag)
+        record.extra = extra
+        record.outbound_proxy = outbound_proxy or self.config.outbound_proxy
+        record.desired_expires = desired_expires
+        record.row_id = row_id
+        if call_id and local_tag:
+            record.call_id = call_id
+            record.local_tag = local_tag
+            record.local_cseq = local_cseq
+            self._by_dialog[(call_id, local_tag)] = record
+            if remote_tag:
+                record.remote_tag = remote_tag
+                record.route_set = route_set
+                record.remote_target = remote_target or record.remote_target
+                record.remote_cseq = remote_cseq
+                record.expires_at = expires_at
+                if expires_at > now:
+                    record.refresh_at = refresh_time(
+                        self.config, self._rng, now, int(expires_at - now)
+                    )
+        self._index(record)
+        self._reconcile(record, now)
+        return record
+
     def subscriptions(self) -> Iterator[Subscription]:
         for entry in list(self._by_pair.values()):
             if isinstance(entry, Subscription):
@@ -500,6 +575,7 @@ class SubscribeEngine(EngineBase[Subscription, _Flight, SubscribeOutcome | Notif
 
     # -------------------------------------------------------- the machine
     def _reconcile(self, record: Subscription, now: float) -> None:
+        self._touched(record)
         if record.in_flight is not None:
             return
         if self._backing_off(record, now):
@@ -835,6 +911,7 @@ class SubscribeEngine(EngineBase[Subscription, _Flight, SubscribeOutcome | Notif
         record.alive = False
         record.due = None
         self._count -= 1
+        self._ended(record)
         if record.call_id:
             self._by_dialog.pop((record.call_id, record.local_tag), None)
         pair = (record.pres_uri, record.watcher_uri)
