@@ -8,8 +8,14 @@ shared machine's speed says nothing about the codec.
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
+import pytest
 from hypothesis import settings
+
+if TYPE_CHECKING:
+    from tests.test_api import Server
 
 settings.register_profile("dev", max_examples=200, deadline=None)
 settings.register_profile("ci", max_examples=1000, derandomize=False, deadline=None)
@@ -24,3 +30,17 @@ def pytest_asyncio_loop_factories(config: object, item: object) -> dict[str, obj
     import uvloop
 
     return {"asyncio": asyncio.new_event_loop, "uvloop": uvloop.new_event_loop}
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    """A presence server (tests/presence_stub.py) on a loopback UDP port."""
+    from tests.presence_stub import PresenceStub
+    from tests.test_api import Server
+
+    srv = Server(PresenceStub())
+    await srv.endpoint.start()
+    try:
+        yield srv
+    finally:
+        await srv.endpoint.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -63,16 +62,6 @@ class Server:
     @property
     def uri(self) -> str:
         return f"sip:127.0.0.1:{self.endpoint.local['udp'].port}"
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[Server]:
-    srv = Server(PresenceStub())
-    await srv.endpoint.start()
-    try:
-        yield srv
-    finally:
-        await srv.endpoint.close()
 
 
 def publish_info(server: Server, basic: str = "open", **kw: object) -> PublishInfo:

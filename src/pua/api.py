@@ -27,13 +27,15 @@ from collections.abc import Generator
 from typing import Any, Generic, TypeVar
 
 from pua.callbacks import CallbackRegistry, PuaCallback
-from pua.config import PuaConfig
+from pua.config import ConfigError, PuaConfig
 from pua.endpoint import EndpointConfig, LocalResponse, SipEndpoint
 from pua.errors import LocalProtocolError
 from pua.evpkg.registry import BodyProcessor, EventRegistry
 from pua.model import PublishInfo, SubscribeInfo
+from pua.persist import WriteBack
 from pua.sip.address import Address
 from pua.sip.message import Request, Response
+from pua.store.base import Store
 from pua.ua.events import NotifyReceived, OutgoingRequest, PublishOutcome, SubscribeOutcome
 from pua.ua.publish import PublishEngine
 from pua.ua.subscribe import DialogStatus, SubscribeEngine
@@ -99,8 +101,13 @@ class PuaAPI:
         endpoint_config: EndpointConfig | None = None,
         registry: EventRegistry | None = None,
         rng: random.Random | None = None,
+        store: Store | None = None,
     ) -> None:
         self.config = config or PuaConfig()
+        #: where records are written back (db_mode 0): ``store``, or one
+        #: made from ``db_url`` at start; none when both are empty
+        self.store = store
+        self.persistence: WriteBack | None = None
         self._rng = rng or random.Random(os.urandom(16))
         self._own_endpoint = endpoint is None
         self.endpoint = endpoint or SipEndpoint(endpoint_config, rng=self._rng)
@@ -129,9 +136,34 @@ class PuaAPI:
 
     # ------------------------------------------------------------ lifecycle
     async def start(self) -> None:
+        """Open the endpoint and the store; take back the stored records,
+        which then refresh (or re-publish, re-subscribe) as they need."""
         self._loop = asyncio.get_running_loop()
+        if self.config.db_mode == 2:
+            raise ConfigError("db_mode", "2 (DB only) is not available in this release; use 0")
         if self._own_endpoint:
             await self.endpoint.start()
+        if self.store is None and self.config.db_url:
+            # here, not at the top: SQLAlchemy loads only when a database is used
+            from pua.store import make_store  # noqa: PLC0415
+
+            self.store = make_store(self.config)
+        if self.store is not None:
+            await self.store.open()
+            loop = self._loop
+            self.persistence = WriteBack(
+                self.store,
+                self.engine,
+                self.subscriptions_engine,
+                period=float(self.config.update_period),
+                fetch_rows=self.config.fetch_rows,
+                node=None,
+                clock=loop.time,
+            )
+            restored = await self.persistence.restore()
+            log.info("restored %d records from %s", restored, self.store)
+            self.persistence.start()
+            self._flush()
 
     async def close(self) -> None:
         """Stop.  Publications are left to expire at the server (or to be
@@ -140,6 +172,11 @@ class PuaAPI:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self.persistence is not None:
+            # the final write-back (Kamailio's never runs, spec §4.3)
+            await self.persistence.close()
+        if self.store is not None:
+            await self.store.close()
         pending = list(self._requests)
         self._requests.clear()
         for future in pending:

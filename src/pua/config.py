@@ -33,7 +33,8 @@ class PuaConfig:
 
     # --- Kamailio's parameters (spec: "Module parameters") -----------------
     hash_size: int = 9
-    db_url: str = "sqlite:///pua.sqlite"
+    #: where records are written back (db_mode 0); empty: memory only
+    db_url: str = ""
     db_table: str = "pua"
     #: floor for a requested Expires (> 0); removals always send Expires: 0
     min_expires: int = 0

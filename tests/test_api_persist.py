@@ -1,0 +1,87 @@
+"""PuaAPI with a store (db_mode 0): what it publishes and subscribes
+survives a restart, on a real SQLite file and real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from pua import PRESENCE_EVENT, RPC_SUBSCRIBE, PuaAPI, PuaConfig, SubscribeInfo
+from pua.config import ConfigError
+from tests.test_api import Server, publish_info
+
+
+def config(tmp_path: Path, **kw: object) -> PuaConfig:
+    return PuaConfig(db_url=f"sqlite:///{tmp_path / 'pua.sqlite'}", **kw)  # type: ignore[arg-type]
+
+
+async def test_publication_survives_a_restart_and_is_recovered_after_412(
+    server: Server, tmp_path: Path
+) -> None:
+    async with PuaAPI(config(tmp_path)) as pua:
+        first = await pua.send_publish(publish_info(server, expires=-1))
+        assert first.ok
+    # a new process on the same database: the publication is back, with
+    # its entity-tag, and nothing was sent at start (it is not due)
+    seen = len(server.stub.seen)
+    async with PuaAPI(config(tmp_path)) as pua:
+        (record,) = pua.publications()
+        assert record["etag"] == first.etag
+        assert len(server.stub.seen) == seen
+        # the server forgets everything; a refresh now gets 412 and pua
+        # re-publishes the stored body
+        server.stub.entries.clear()
+        due = pua.engine.get_timer()
+        assert due is not None
+        pua.engine.handle_timer(due)  # the refresh, without waiting for it
+        pua._flush()
+        for _ in range(200):
+            if server.stub.bodies("sip:alice@127.0.0.1"):
+                break
+            await asyncio.sleep(0.01)
+        (body,) = server.stub.bodies("sip:alice@127.0.0.1")
+        assert b"<basic>open</basic>" in body
+        assert 412 in server.stub.statuses
+
+
+async def test_removed_publication_does_not_come_back(server: Server, tmp_path: Path) -> None:
+    async with PuaAPI(config(tmp_path)) as pua:
+        await pua.send_publish(publish_info(server))
+        removed = await pua.send_publish(publish_info(server, expires=0, body=None))
+        assert removed.ended
+    async with PuaAPI(config(tmp_path)) as pua:
+        assert pua.publications() == []
+
+
+async def test_subscription_dialog_survives_a_restart(tmp_path: Path) -> None:
+    from tests.test_api_subscribe import Notifier
+
+    notifier = Notifier()
+    await notifier.start()
+    try:
+        async with PuaAPI(config(tmp_path)) as pua:
+            outcome = await pua.send_subscribe(
+                SubscribeInfo(
+                    pres_uri="sip:alice@127.0.0.1",
+                    watcher_uri="sip:bob@127.0.0.1",
+                    contact=pua.endpoint.contact_uri("bob"),
+                    event=PRESENCE_EVENT,
+                    source_flag=RPC_SUBSCRIBE,
+                    outbound_proxy=notifier.uri,
+                )
+            )
+            assert outcome.ok
+        async with PuaAPI(config(tmp_path)) as pua:
+            (record,) = pua.subscriptions()
+            assert record["call_id"] == outcome.call_id
+            assert record["remote_tag"] == outcome.remote_tag
+    finally:
+        await notifier.close()
+
+
+async def test_db_mode_2_is_refused_with_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="db_mode"):
+        async with PuaAPI(config(tmp_path, db_mode=2)):
+            pass
