@@ -85,3 +85,24 @@ async def test_db_mode_2_is_refused_with_the_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="db_mode"):
         async with PuaAPI(config(tmp_path, db_mode=2)):
             pass
+
+
+async def test_write_through_stores_each_change_at_once(server: Server, tmp_path: Path) -> None:
+    from pua.store.memory import MemoryStore
+
+    store = MemoryStore()
+    # update_period 0: no periodic write at all, only write-through
+    async with PuaAPI(PuaConfig(write_through=True, update_period=0), store=store) as pua:
+        outcome = await pua.send_publish(publish_info(server))
+        for _ in range(200):
+            rows = [r async for page in store.load() for r in page]
+            if rows and rows[0].etag == outcome.etag:
+                break
+            await asyncio.sleep(0.01)
+        assert [r.etag for r in rows] == [outcome.etag]
+        await pua.send_publish(publish_info(server, expires=0, body=None))
+        for _ in range(200):
+            if await store.count() == 0:
+                break
+            await asyncio.sleep(0.01)
+        assert await store.count() == 0

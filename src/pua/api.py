@@ -317,6 +317,8 @@ class PuaAPI:
                 self.notify_callbacks.run(event)
             else:
                 self._deliver(event)
+        if self.persistence is not None and self.config.write_through:
+            self.persistence.kick()
         deadline = engine.get_timer()
         other = subscriptions.get_timer()
         if other is not None and (deadline is None or other < deadline):

@@ -76,6 +76,9 @@ class PuaConfig:
     #: run callbacks for the outcomes of pua's own refreshes too
     #: (Kamailio never does)
     callbacks_on_refresh: bool = False
+    #: write every change to the database at once (db_mode 0), so that a
+    #: crash loses nothing; off: every ``update_period`` seconds
+    write_through: bool = False
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -58,6 +58,8 @@ class WriteBack:
         self._clock = clock
         self._wall = wall
         self._task: asyncio.Task[None] | None = None
+        self._kicked: asyncio.Task[None] | None = None
+        self._again = False
         self._lock = asyncio.Lock()
         publications.track_changes = True
         subscriptions.track_changes = True
@@ -167,6 +169,26 @@ class WriteBack:
                 written.row_id = row.id
             return len(rows), len(gone)
 
+    def kick(self) -> None:
+        """Write soon (write-through): one write at a time; changes made
+        while one runs go in the next, started as soon as it ends."""
+        if self._kicked is not None and not self._kicked.done():
+            self._again = True
+            return
+        self._kicked = asyncio.get_running_loop().create_task(self._kick())
+
+    async def _kick(self) -> None:
+        while True:
+            self._again = False
+            try:
+                await self.flush()
+            except StoreError as exc:
+                # the periodic write retries; nothing is lost meanwhile
+                log.error("write-through failed: %s", exc)
+                return
+            if not self._again:
+                return
+
     def start(self) -> None:
         """Write back every ``period`` seconds until :meth:`close`."""
         if self.period > 0 and self._task is None:
@@ -187,6 +209,9 @@ class WriteBack:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._kicked is not None:
+            with contextlib.suppress(StoreError):
+                await self._kicked
         await self.flush()
 
 
