@@ -147,7 +147,7 @@ async def test_restart_restores_without_wiping_and_refreshes_with_the_stored_eta
     (in_dialog,) = second.sub.requests_to_send()
     assert in_dialog.request.to.tag is not None
     assert in_dialog.request.headers.get_all("Route") == ["<sip:p1.example;lr>"]
-    assert in_dialog.request.cseq.seq == 2
+    assert in_dialog.request.cseq.seq > 2  # ahead of anything sent before
 
 
 async def test_rows_of_another_node_are_left_alone() -> None:

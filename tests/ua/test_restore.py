@@ -116,7 +116,9 @@ def test_restored_dialog_is_refreshed_in_the_dialog_then_recreated_on_481() -> N
     engine.handle_timer(when)
     (item,) = engine.requests_to_send()
     req = item.request
-    assert (req.call_id, req.from_.tag, req.to.tag, req.cseq.seq) == ("cid-9", "ours", "theirs", 6)
+    # the CSeq jumps ahead: the stored one may be behind the last one sent
+    assert (req.call_id, req.from_.tag, req.to.tag) == ("cid-9", "ours", "theirs")
+    assert req.cseq.seq > 5 + 1
     assert req.uri == NOTIFIER
     assert req.headers.get_all("Route") == ["<sip:p1.example;lr>"]
     engine.handle_response(item.token, answer(req, 481), when, local=False)

@@ -71,6 +71,9 @@ _XMPP_INITIAL = int(SourceFlag.XMPP_INITIAL_SUBS)
 _XMPP_SUBSCRIBE = int(SourceFlag.XMPP_SUBSCRIBE)
 _INSERT = int(UpdateType.INSERT_TYPE)
 
+#: how far a restored dialog's CSeq jumps past the stored one
+RESTORE_CSEQ_STEP = 1000
+
 #: ``linger_until`` once the final NOTIFY came before the unsubscribe's 2xx
 _FINAL_NOTIFIED = -1.0
 
@@ -489,7 +492,10 @@ class SubscribeEngine(EngineBase[Subscription, _Flight, SubscribeOutcome | Notif
         if call_id and local_tag:
             record.call_id = call_id
             record.local_tag = local_tag
-            record.local_cseq = local_cseq
+            # the stored CSeq may be behind the last one sent (a crash
+            # between a refresh and the next write-back): jump ahead, as
+            # CSeqs need only increase (RFC 3261 §12.2.1.1)
+            record.local_cseq = local_cseq + RESTORE_CSEQ_STEP
             self._by_dialog[(call_id, local_tag)] = record
             if remote_tag:
                 record.remote_tag = remote_tag
