@@ -62,6 +62,8 @@ class WriteBack:
         self._kicked: asyncio.Task[None] | None = None
         self._again = False
         self._lock = asyncio.Lock()
+        #: wall clock minus the engines' clock, during a restore
+        self._offset = 0.0
         publications.track_changes = True
         subscriptions.track_changes = True
 
@@ -70,7 +72,8 @@ class WriteBack:
         return int(when - self._clock() + self._wall()) if when else 0
 
     def _from_epoch(self, epoch: int) -> float:
-        return epoch - self._wall() + self._clock() if epoch else 0.0
+        # the clocks' offset is read once per page of a restore
+        return epoch - self._offset if epoch else 0.0
 
     async def restore(self) -> int:
         """Give every stored row of this node to its engine; return how
@@ -91,6 +94,7 @@ class WriteBack:
         restored = 0
         async for page in self.store.load(owner=self.node, page_size=self.fetch_rows):
             now = self._clock()
+            self._offset = self._wall() - now
             for row in page:
                 record = (
                     self._restore_subscription(row, now)

@@ -96,6 +96,15 @@ COLUMNS: Final[tuple[ColumnSpec, ...]] = (
 )
 
 COLUMN_NAMES: Final = tuple(c.name for c in COLUMNS)
+#: (name, Python type, NULL allowed) per column, for :meth:`StoredRecord.readable`
+_QUICK: Final = tuple(
+    (
+        c.name,
+        bytes if c.kind == "bytes" else int if c.kind not in {"varchar", "text"} else str,
+        c.nullable or c.kind == "id",
+    )
+    for c in COLUMNS
+)
 KAMAILIO_COLUMNS: Final = tuple(c.name for c in COLUMNS if c.kamailio)
 PUA_COLUMNS: Final = tuple(c.name for c in COLUMNS if not c.kamailio)
 
@@ -190,6 +199,24 @@ class StoredRecord:
         """Encode ``state`` into ``state_json`` (``None`` or ``{}``: NULL)."""
         self.state_json = (
             json.dumps(state, separators=(",", ":"), sort_keys=True) if state else None
+        )
+
+    def readable(self) -> bool:
+        """A quick yes for a row read back from the table: every value has
+        its column's type (NULL only where allowed), ``event`` is a known
+        flag, and nothing needs a closer look (``state_json``).  When this
+        says no, :meth:`problems` tells why, or finds nothing wrong."""
+        for name, kind, nullable in _QUICK:
+            value = getattr(self, name)
+            if value is None:
+                if not nullable:
+                    return False
+            elif type(value) is not kind:
+                return False
+        return (
+            self.event in KNOWN_EVENTS
+            and self.state_json is None
+            and (self.body is None or self.content_type is not None)
         )
 
     def problems(self) -> list[str]:
