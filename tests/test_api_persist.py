@@ -106,3 +106,15 @@ async def test_write_through_stores_each_change_at_once(server: Server, tmp_path
                 break
             await asyncio.sleep(0.01)
         assert await store.count() == 0
+
+
+async def test_a_database_that_is_down_stops_start_with_its_name() -> None:
+    from pua.store.base import StoreError
+
+    pua = PuaAPI(PuaConfig(db_url="postgres://pua:secret@127.0.0.1:1/test"))
+    with pytest.raises(StoreError) as failed:
+        await pua.start()
+    message = str(failed.value)
+    assert "127.0.0.1:1" in message
+    assert "secret" not in message
+    assert pua.endpoint._udp is None  # the endpoint was closed again

@@ -149,7 +149,14 @@ class PuaAPI:
 
             self.store = make_store(self.config)
         if self.store is not None:
-            await self.store.open()
+            try:
+                await self.store.open()
+            except Exception:
+                # a database that is down stops start-up with its name
+                # (StoreError); leave nothing open behind
+                if self._own_endpoint:
+                    await self.endpoint.close()
+                raise
             loop = self._loop
             self.persistence = WriteBack(
                 self.store,
