@@ -270,22 +270,14 @@ class SipEndpoint:
         object is then consumed (the layer adds its Via).  Anything else
         (DNS, failover, digest) runs :meth:`request` in a task.
         """
-        hop = destination
-        if hop is None:
-            hop = request.uri
-            if "route" in request.headers:
-                # RFC 3261 §8.1.2: a loose router in the first Route is the
-                # next hop (a strict one is the Request-URI already)
-                try:
-                    first = request.route[0]
-                    if first.sip_uri.lr:
-                        hop = first.uri
-                except (PuaError, IndexError):
-                    return asyncio.ensure_future(self.request(request, destination))
-        cached = self._numeric_hops.get(hop)
-        if cached is None and not self._has_credentials:
-            cached = self._numeric_hop(hop)
-        if cached is None or self._has_credentials or "via" in request.headers:
+        if self._has_credentials or "via" in request.headers:
+            return asyncio.ensure_future(self.request(request, destination))
+        try:
+            hop = destination if destination is not None else _next_hop(request)
+        except PuaError:
+            return asyncio.ensure_future(self.request(request, destination))
+        cached = self._numeric_hops.get(hop) or self._numeric_hop(hop)
+        if cached is None:
             return asyncio.ensure_future(self.request(request, destination))
         target, server_name = cached
         if target.transport == "tls":
@@ -313,10 +305,7 @@ class SipEndpoint:
     ) -> tuple[list[Address] | Response, str | None]:
         try:
             if destination is None:
-                routes = request.route
-                uri = (
-                    routes[0].sip_uri if routes and routes[0].sip_uri.lr else _sip_uri(request.uri)
-                )
+                uri = _sip_uri(_next_hop(request))
             elif isinstance(destination, str):
                 uri = _sip_uri(destination)
             else:
@@ -525,6 +514,17 @@ class SipEndpoint:
         return make_response(
             request, 405, to_tag=tag, headers=[("Allow", ", ".join(self.config.allow))]
         )
+
+
+def _next_hop(request: Request) -> str:
+    """Where a request goes when no destination is given (RFC 3261
+    §8.1.2): a loose router in the first Route, else the Request-URI (a
+    strict router's URI is the Request-URI already)."""
+    if "route" in request.headers:
+        routes = request.route
+        if routes and routes[0].sip_uri.lr:
+            return routes[0].uri
+    return request.uri
 
 
 def _sip_uri(text: str) -> SipUri:

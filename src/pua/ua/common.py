@@ -133,7 +133,9 @@ class Scheduled(Protocol):
     refresh_wanted: bool
     expires_at: float
     desired_expires: float
-    min_granted: int
+
+    @property
+    def min_granted(self) -> int: ...
 
 
 _R = TypeVar("_R", bound=Scheduled)

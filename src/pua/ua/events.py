@@ -12,7 +12,7 @@ from typing import Any
 from pua.model import PublishInfo, SubscribeInfo
 from pua.sip.message import Request, Response
 
-__all__ = ["NotifyReceived", "OutgoingRequest", "PublishOutcome", "SubscribeOutcome"]
+__all__ = ["NotifyReceived", "Outcome", "OutgoingRequest", "PublishOutcome", "SubscribeOutcome"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,43 +28,50 @@ class OutgoingRequest:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PublishOutcome:
-    """How one request to publish ended.
+class Outcome:
+    """What the outcomes of PUBLISH and SUBSCRIBE requests share.
 
-    Every call of ``publish`` yields exactly one outcome (``ticket`` set,
-    ``info`` the caller's request); refreshes pua sends by itself yield
-    outcomes with ``ticket is None``.  ``status`` is the final SIP status
-    (after any 412 re-publication, 423 retry or 3xx redirection), or
-    ``None`` when nothing had to be sent (removing a publication that does
-    not exist).  ``local`` is true when no response came from the network
-    and the status was made up locally (408 after a timeout, 503 when no
-    target could be reached): Kamailio's "faked reply".
+    Every call of ``publish``/``subscribe`` yields exactly one outcome
+    (``ticket`` set, ``info`` the caller's request); requests pua sends by
+    itself (refreshes, re-subscriptions) yield outcomes with ``ticket is
+    None``.  ``status`` is the final SIP status (after any 412
+    re-publication, 423 retry or 3xx redirection), or ``None`` when nothing
+    had to be sent.  ``local`` is true when no response came from the
+    network and the status was made up locally (408 after a timeout, 503
+    when no target could be reached): Kamailio's "faked reply".
     """
 
     ticket: int | None
-    info: PublishInfo | None
     pres_uri: str
     event: int
     source_flag: int
     id: str
-    #: "initial", "modify", "refresh" or "remove": the last request sent
+    #: the last request sent: "initial", "modify", "refresh", "remove"
+    #: (PUBLISH) or "initial", "refresh", "unsubscribe" (SUBSCRIBE)
     op: str | None
     status: int | None
     reason: str
     response: Response | None = None
     local: bool = False
-    #: the entity-tag the publication holds now (``None`` when it holds none)
-    etag: str | None = None
-    #: the entity-tag the last request carried in SIP-If-Match
-    sent_etag: str | None = None
     #: the expiry the server granted, in seconds
     expires: int | None = None
-    #: the publication no longer exists (removed, lapsed or given up)
+    #: the record no longer exists (removed, lapsed or given up)
     ended: bool = False
     #: pua keeps retrying in the background after this failure
     retrying: bool = False
     #: the request did what it was asked (a usable 2xx, or nothing to do)
     ok: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PublishOutcome(Outcome):
+    """How one request to publish ended (see :class:`Outcome`)."""
+
+    info: PublishInfo | None
+    #: the entity-tag the publication holds now (``None`` when it holds none)
+    etag: str | None = None
+    #: the entity-tag the last request carried in SIP-If-Match
+    sent_etag: str | None = None
 
     @property
     def cb_param(self) -> Any:
@@ -73,40 +80,20 @@ class PublishOutcome:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class SubscribeOutcome:
-    """How one request to subscribe, refresh or unsubscribe ended.
+class SubscribeOutcome(Outcome):
+    """How one request to subscribe, refresh or unsubscribe ended (see
+    :class:`Outcome`)."""
 
-    As for PUBLISH: one outcome per ``subscribe`` call (``ticket`` set),
-    and outcomes without a ticket for pua's own refreshes and
-    re-subscriptions.  ``status`` is the final status of the SUBSCRIBE,
-    ``None`` when nothing had to be sent.
-    """
-
-    ticket: int | None
     info: SubscribeInfo | None
-    pres_uri: str
     watcher_uri: str
-    event: int
-    source_flag: int
-    id: str
-    #: "initial", "refresh" or "unsubscribe": the last request sent
-    op: str | None
-    status: int | None
-    reason: str
-    response: Response | None = None
-    local: bool = False
     #: the dialog: Call-ID, our tag, the notifier's tag (None until known)
     call_id: str | None = None
     local_tag: str | None = None
     remote_tag: str | None = None
-    #: the expiry the notifier granted, in seconds
-    expires: int | None = None
-    ended: bool = False
-    retrying: bool = False
-    ok: bool = True
 
     @property
     def cb_param(self) -> Any:
+        """The caller's opaque value (``SubscribeInfo.cb_param``)."""
         return None if self.info is None else self.info.cb_param
 
 

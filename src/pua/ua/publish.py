@@ -21,7 +21,7 @@ The engine never reads a clock, opens a socket or touches a database:
 every entry point takes ``now``; requests come out of
 :meth:`PublishEngine.requests_to_send`; their final responses go back in
 through :meth:`PublishEngine.handle_response`; outcomes come out of
-:meth:`PublishEngine.next_event`; :meth:`PublishEngine.get_timer` is the
+:meth:`PublishEngine.events`; :meth:`PublishEngine.get_timer` is the
 one deadline the shell waits for.  After every call, drain
 ``requests_to_send()`` and the events, and re-arm the timer.
 """
@@ -31,7 +31,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar, cast
 
 from pua.config import PuaConfig
 from pua.errors import (
@@ -146,6 +146,31 @@ POLICY: dict[tuple[Op, ReplyClass], Action] = {
 INSERT = int(UpdateType.INSERT_TYPE)
 
 
+_V = TypeVar("_V")
+
+
+class _OnDetour(Generic[_V]):
+    """A :class:`Publication` attribute that lives in its :class:`_Detour`:
+    ``default`` until something went wrong, and the detour is made on the
+    first write."""
+
+    __slots__ = ("default", "name")
+
+    def __init__(self, default: _V) -> None:
+        self.default = default
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, record: Publication, owner: type | None = None) -> _V:
+        detour = record.detour
+        return self.default if detour is None else cast(_V, getattr(detour, self.name))
+
+    def __set__(self, record: Publication, value: _V) -> None:
+        setattr(record._detour(), self.name, value)
+
+
 class Publication:
     """One publication: the desired state, the confirmed state, and what
     is under way.  Plain data: only the engine changes it."""
@@ -164,6 +189,7 @@ class Publication:
         "gen",
         "id",
         "in_flight",
+        "min_granted",
         "modify_wanted",
         "outbound_proxy",
         "package",
@@ -221,9 +247,11 @@ class Publication:
         self.refresh_at = 0.0
         self.retry_at: float | None = None
         self.due: float | None = None
-        #: retry counters, 3xx targets, a server's Min-Expires: made on
+        #: retry counters and 3xx targets: made on
         #: first use, as most publications never need them
         self.detour: _Detour | None = None
+        #: Min-Expires a server asked for (423); later requests ask at least that
+        self.min_granted = 0
         #: bumped by every API request; waiters complete when a request
         #: carrying their generation completes
         self.gen = 0
@@ -237,63 +265,16 @@ class Publication:
             self.detour = _Detour()
         return self.detour
 
-    @property
-    def failures(self) -> int:
-        """Consecutive transient failures (drives the backoff)."""
-        return self.detour.failures if self.detour is not None else 0
-
-    @failures.setter
-    def failures(self, value: int) -> None:
-        self._detour().failures = value
-
-    @property
-    def recoveries(self) -> int:
-        """412 re-publications in a row."""
-        return self.detour.recoveries if self.detour is not None else 0
-
-    @recoveries.setter
-    def recoveries(self, value: int) -> None:
-        self._detour().recoveries = value
-
-    @property
-    def detours(self) -> int:
-        """423 retries and 3xx targets used by the current request."""
-        return self.detour.detours if self.detour is not None else 0
-
-    @detours.setter
-    def detours(self, value: int) -> None:
-        self._detour().detours = value
-
-    @property
-    def min_granted(self) -> int:
-        """Min-Expires a server asked for (423); later requests ask at least that."""
-        return self.detour.min_granted if self.detour is not None else 0
-
-    @min_granted.setter
-    def min_granted(self, value: int) -> None:
-        self._detour().min_granted = value
-
-    @property
-    def redirects(self) -> list[str] | None:
-        """3xx targets not tried yet."""
-        return self.detour.redirects if self.detour is not None else None
-
-    @redirects.setter
-    def redirects(self, value: list[str] | None) -> None:
-        self._detour().redirects = value
-
-    @property
-    def target_uri(self) -> str | None:
-        """The 3xx target in use (``None``: the presentity)."""
-        return self.detour.target_uri if self.detour is not None else None
-
-    @target_uri.setter
-    def target_uri(self, value: str | None) -> None:
-        self._detour().target_uri = value
-
-    @property
-    def key(self) -> tuple[str, int, int, str]:
-        return (self.pres_uri, self.event, self.source_flag, self.id)
+    #: consecutive transient failures (drives the backoff)
+    failures: _OnDetour[int] = _OnDetour(0)
+    #: 412 re-publications in a row
+    recoveries: _OnDetour[int] = _OnDetour(0)
+    #: 423 retries and 3xx targets used by the current request
+    detours: _OnDetour[int] = _OnDetour(0)
+    #: 3xx targets not tried yet
+    redirects: _OnDetour[list[str] | None] = _OnDetour(None)
+    #: the 3xx target in use (``None``: the presentity)
+    target_uri: _OnDetour[str | None] = _OnDetour(None)
 
     def snapshot(self, now: float) -> dict[str, Any]:
         """The record as plain data (for introspection)."""
@@ -327,13 +308,12 @@ class Publication:
 class _Detour:
     """What a publication keeps only once something went wrong."""
 
-    __slots__ = ("detours", "failures", "min_granted", "recoveries", "redirects", "target_uri")
+    __slots__ = ("detours", "failures", "recoveries", "redirects", "target_uri")
 
     def __init__(self) -> None:
         self.failures = 0
         self.recoveries = 0
         self.detours = 0
-        self.min_granted = 0
         self.redirects: list[str] | None = None
         self.target_uri: str | None = None
 
@@ -378,7 +358,7 @@ class PublishEngine(EngineBase[Publication, _Flight, PublishOutcome]):
         entity-tag or a body its event package refuses.  Otherwise exactly
         one :class:`PublishOutcome` with this ticket follows, perhaps at
         once.  After calling this, drain :meth:`requests_to_send` and
-        :meth:`next_event`.
+        :meth:`events`.
         """
         package = self.registry.get(int(info.event))
         if package is None:
@@ -439,21 +419,12 @@ class PublishEngine(EngineBase[Publication, _Flight, PublishOutcome]):
         if record.alive:
             self._reconcile(record, now)
 
-    def next_event(self) -> PublishOutcome | None:
-        if self._events:
-            return self._events.pop(0)
-        return None
-
     def publications(self) -> Iterator[Publication]:
         for entry in list(self._by_uri.values()):
             if isinstance(entry, Publication):
                 yield entry
             else:
                 yield from entry
-
-    def find(self, info: PublishInfo) -> Publication | None:
-        """The publication ``info`` would update (Kamailio's lookup)."""
-        return self._find(info)
 
     def restore(
         self,
@@ -744,7 +715,7 @@ class PublishEngine(EngineBase[Publication, _Flight, PublishOutcome]):
                 # an entity-tag the server remembered: the 412 chain is over
                 detour.recoveries = 0
         record.refresh_at = self._refresh_time(now, granted)
-        self._report(flight, response, now, local)
+        self._finish_waiters(flight, response, now, local)
 
     def _refresh_time(self, now: float, granted: int) -> float:
         return refresh_time(self.config, self._rng, now, granted)
@@ -757,7 +728,7 @@ class PublishEngine(EngineBase[Publication, _Flight, PublishOutcome]):
             self._drop(record, "removed", response)
         else:
             # removed, but a newer request wants it published again
-            self._report(flight, response, now, local)
+            self._finish_waiters(flight, response, now, local)
 
     def _on_republish(self, flight: _Flight, response: Response, now: float, local: bool) -> None:
         record = flight.record
@@ -863,9 +834,6 @@ class PublishEngine(EngineBase[Publication, _Flight, PublishOutcome]):
         return backoff(self.config, self._rng, failures, retry_after)
 
     # ---------------------------------------------------------- reporting
-    def _report(self, flight: _Flight, response: Response, now: float, local: bool) -> None:
-        self._finish_waiters(flight, response, now, local)
-
     def _finish_waiters(
         self,
         flight: _Flight,
