@@ -9,7 +9,14 @@ import random
 
 from pua.config import PuaConfig
 from pua.evpkg.registry import EventRegistry
-from pua.model import PRESENCE_EVENT, RPC_SUBSCRIBE, UL_PUBLISH
+from pua.model import (
+    DIALOG_EVENT,
+    DIALOG_PUBLISH,
+    PRESENCE_EVENT,
+    RPC_SUBSCRIBE,
+    UL_PUBLISH,
+    PublishInfo,
+)
 from pua.ua import PublishEngine, SubscribeEngine
 from tests.presence_stub import answer
 from tests.ua.test_publish import Harness, pidf
@@ -135,3 +142,45 @@ def test_subscription_changes_are_tracked() -> None:
     h.answer(200)
     changed, _ = h.engine.take_changes()
     assert [r.remote_tag for r in changed] == ["ntag"]
+
+
+def test_restored_dialog_info_version_keeps_counting() -> None:
+    # the version counter is stored: after a restart it goes on from there
+    engine = PublishEngine(
+        PuaConfig(dlginfo_increase_version=True),
+        EventRegistry(dlginfo_increase_version=True),
+        random.Random(5),
+    )
+    body = (
+        '<dialog-info xmlns="urn:ietf:params:xml:ns:dialog-info" version="7" state="full" '
+        'entity="sip:alice@example.com"/>'
+    )
+    engine.restore(
+        pres_uri="sip:alice@example.com",
+        event=DIALOG_EVENT,
+        source_flag=DIALOG_PUBLISH,
+        id="",
+        etag="e1",
+        expires_at=1600.0,
+        desired_expires=0.0,
+        body=body.encode(),
+        content_type=None,
+        tuple_id=None,
+        version=7,
+        extra_headers=None,
+        outbound_proxy=None,
+        row_id=1,
+        now=1000.0,
+    )
+    engine.publish(
+        PublishInfo(
+            pres_uri="sip:alice@example.com",
+            event=DIALOG_EVENT,
+            source_flag=DIALOG_PUBLISH,
+            body=body.replace('version="7"', 'version="0"'),
+        ),
+        1001.0,
+    )
+    (item,) = engine.requests_to_send()
+    assert item.request.sip_if_match == "e1"
+    assert b'version="8"' in item.request.body
