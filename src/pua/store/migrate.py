@@ -79,9 +79,14 @@ async def upgrade_async(connection: AsyncConnection, table: str) -> None:
         )
         if got != 1:
             raise TimeoutError(f"migration lock {_LOCK_NAME} not granted")
-    try:
-        if await connection.run_sync(current_revision, table) != HEAD:
-            await connection.run_sync(upgrade, table)
-    finally:
-        if dialect in ("mysql", "mariadb"):
-            await connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": _LOCK_NAME})
+    # MySQL's lock belongs to the session, not the transaction: the caller
+    # releases it (release_lock) once the transaction has committed, or
+    # another node could read the version row before it is written
+    if await connection.run_sync(current_revision, table) != HEAD:
+        await connection.run_sync(upgrade, table)
+
+
+async def release_lock(connection: AsyncConnection) -> None:
+    """Release MySQL's migration lock (after the upgrade's commit)."""
+    if connection.dialect.name in ("mysql", "mariadb"):
+        await connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": _LOCK_NAME})

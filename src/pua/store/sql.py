@@ -56,7 +56,7 @@ from sqlalchemy.pool import StaticPool
 from pua.config import ConfigError, PuaConfig
 from pua.store.base import Store, StoreError, check_rows
 from pua.store.memory import MemoryStore
-from pua.store.migrate import upgrade_async
+from pua.store.migrate import release_lock, upgrade_async
 from pua.store.records import COLUMN_NAMES, StoredRecord
 from pua.store.schema import SchemaError, build_pua_table
 from pua.store.url import MEMORY_SQLITE, describe_url, parse_db_url
@@ -178,8 +178,13 @@ class SqlStore:
         try:
             if not write:
                 await conn.execution_options(pua_read=True)
-            async with conn.begin():
-                yield conn
+            try:
+                async with conn.begin():
+                    yield conn
+            finally:
+                if operation == "open":
+                    # after the commit (or the rollback): see upgrade_async
+                    await release_lock(conn)
         except (*_DB_ERRORS, SchemaError, CommandError) as exc:
             raise self._error(operation, exc, unreachable=False) from exc
         finally:
