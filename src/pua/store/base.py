@@ -45,7 +45,7 @@ from typing import Protocol, runtime_checkable
 from pua.errors import PuaError
 from pua.store.records import StoredRecord
 
-__all__ = ["Store", "StoreError", "check_rows"]
+__all__ = ["LeaseStore", "Store", "StoreError", "check_rows", "find_columns"]
 
 
 class StoreError(PuaError):
@@ -120,6 +120,86 @@ class Store(Protocol):
         ...
 
 
+@runtime_checkable
+class LeaseStore(Store, Protocol):
+    """A store several nodes share (``db_mode`` 2): each row has an
+    ``owner`` node and a lease (``lease_until``, epoch seconds); only the
+    owner acts on a row, and the rows of a node whose lease ran out are
+    taken over by the others.
+
+    Every method is one transaction.  Rows are locked row by row
+    (``SELECT ... FOR UPDATE``; ``SKIP LOCKED`` where a claimer must not
+    wait for another), never the whole table, unless the store was made
+    with ``lock_table=True`` (``db_table_lock_write``): then every writing
+    method first takes a lock that serialises all writers of the table
+    (PostgreSQL ``LOCK TABLE ... IN EXCLUSIVE MODE``, MySQL/MariaDB a named
+    lock held to the commit; SQLite's writes are serialised anyway).
+    """
+
+    async def claim(
+        self, node: str, *, now: int, lease_until: int, limit: int, own: bool = False
+    ) -> list[StoredRecord]:
+        """Take up to ``limit`` rows no live node holds (``owner`` NULL,
+        ``lease_until`` NULL or ``< now``; with ``own`` also the rows
+        ``node`` owns whatever their lease: a node that restarts under the
+        same name takes its rows back at once).  Rows another transaction
+        has locked are skipped, never waited for.  The rows get ``owner =
+        node`` and ``lease_until``; they are returned in id order.  A row
+        that cannot be read is skipped with a warning and not claimed."""
+        ...
+
+    async def take(self, ids: Iterable[int], node: str, *, lease_until: int) -> list[StoredRecord]:
+        """Take these rows whoever holds them (a call or a NOTIFY about
+        them reached ``node``); return those that exist and can be read,
+        in id order, now owned by ``node``."""
+        ...
+
+    async def renew(self, node: str, *, lease_until: int) -> int:
+        """Extend the lease of every row ``node`` owns; return how many."""
+        ...
+
+    async def write(
+        self, rows: Sequence[StoredRecord], node: str, *, lease_until: int
+    ) -> list[int]:
+        """Compare-and-set.  Rows without an id are inserted, owned by
+        ``node`` (their ``id`` is set).  Rows with an id are written only
+        where ``node`` still owns them; the ids of the others (gone, or
+        taken by another node) are returned, and nothing of them is
+        written.  Written rows (and the objects given) get ``owner = node``
+        and ``lease_until``."""
+        ...
+
+    async def remove(self, ids: Iterable[int], node: str) -> list[int]:
+        """Delete the rows ``node`` owns among ``ids``; return the ids left
+        alone because another node owns them (rows already gone count as
+        deleted)."""
+        ...
+
+    async def owned(self, ids: Iterable[int], node: str) -> list[int]:
+        """The ids among ``ids`` whose row ``node`` owns (read without
+        locking), in id order."""
+        ...
+
+    async def release(self, node: str) -> int:
+        """End every lease of ``node`` at once (``lease_until = 0``: a
+        graceful stop hands its rows over without waiting); return how
+        many rows."""
+        ...
+
+    async def find(
+        self,
+        *,
+        pres_uri: str | Sequence[str] | None = None,
+        watcher_uri: str | Sequence[str] | None = None,
+        call_id: str | Sequence[str] | None = None,
+        from_tag: str | Sequence[str] | None = None,
+    ) -> list[StoredRecord]:
+        """The readable rows equal to every column given (at least one;
+        a sequence of values: equal to one of them), in id order.
+        ``watcher_uri=""`` finds publications."""
+        ...
+
+
 def check_rows(rows: Sequence[StoredRecord], *, with_id: bool | None) -> None:
     """Raise :class:`ValueError` unless every row may be written.
 
@@ -146,3 +226,16 @@ def check_rows(rows: Sequence[StoredRecord], *, with_id: bool | None) -> None:
         if found:
             label = f"row {index}" if row.id is None else f"row {index} (id {row.id})"
             raise ValueError(f"{label}: {'; '.join(found)}")
+
+
+def find_columns(**columns: str | Sequence[str] | None) -> dict[str, tuple[str, ...]]:
+    """The columns a :meth:`LeaseStore.find` call names, each with its
+    values (duplicates dropped, order kept); :class:`ValueError` for none."""
+    wanted = {
+        name: (value,) if isinstance(value, str) else tuple(dict.fromkeys(value))
+        for name, value in columns.items()
+        if value is not None
+    }
+    if not wanted:
+        raise ValueError("find needs at least one column")
+    return wanted

@@ -25,10 +25,18 @@ Kamailio never reads for that kind of row with a fresh unique token
 The key is then unique whatever the other three columns hold (also under
 MySQL's case-insensitive collations).  Reading maps the column back to
 ``''``, so callers never see the token; writing requires it to be ``''``.
+
+Leases
+------
+:class:`SqlStore` is a :class:`~pua.store.base.LeaseStore` too (``db_mode``
+2): rows are claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` and written
+compare-and-set on ``owner``.  SQLite has no row locks: its writing
+transactions (``BEGIN IMMEDIATE``) exclude each other instead.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import secrets
@@ -54,7 +62,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import StaticPool
 
 from pua.config import ConfigError, PuaConfig
-from pua.store.base import Store, StoreError, check_rows
+from pua.store.base import LeaseStore, StoreError, check_rows, find_columns
 from pua.store.memory import MemoryStore
 from pua.store.migrate import release_lock, upgrade_async
 from pua.store.records import COLUMN_NAMES, StoredRecord
@@ -73,6 +81,8 @@ _PROBLEM_MAX: Final = 500
 # what a database failure looks like on the way out of SQLAlchemy/drivers
 _DB_ERRORS: Final = (SQLAlchemyError, OSError, TimeoutError)
 _WRITE_COLUMNS: Final = tuple(name for name in COLUMN_NAMES if name != "id")
+#: MySQL refuses longer GET_LOCK names
+_LOCK_NAME_MAX: Final = 64
 
 
 def _token() -> str:
@@ -94,7 +104,11 @@ class SqlStore:
     ``url`` is a ``db_url`` in Kamailio's or SQLAlchemy's form (see
     :mod:`pua.store.url`; a bad one raises :class:`ConfigError` here);
     ``table`` the ``db_table``; ``fetch_rows`` the default page size of
-    :meth:`load`.
+    :meth:`load`.  With ``lock_table`` (``db_table_lock_write`` in
+    ``db_mode`` 2) every writing method first takes a lock that serialises
+    the writers of the table (see :class:`~pua.store.base.LeaseStore`);
+    ``lock_timeout`` is how long MySQL/MariaDB's ``GET_LOCK`` waits for it
+    (PostgreSQL waits as for any lock).
     """
 
     def __init__(
@@ -107,6 +121,8 @@ class SqlStore:
         pool_size: int = 5,
         connect_timeout: float = 10.0,
         busy_timeout: float = 5.0,
+        lock_table: bool = False,
+        lock_timeout: float = 30.0,
     ) -> None:
         self.url = url if isinstance(url, URL) else parse_db_url(url, base_dir=base_dir)
         check_table_name(table)
@@ -118,6 +134,8 @@ class SqlStore:
         self.pool_size = pool_size
         self.connect_timeout = connect_timeout
         self.busy_timeout = busy_timeout
+        self.lock_table = lock_table
+        self.lock_timeout = lock_timeout
         self._engine: AsyncEngine | None = None
         self._table: Table | None = None
 
@@ -170,21 +188,28 @@ class SqlStore:
         self, operation: str, engine: AsyncEngine, *, write: bool = True
     ) -> AsyncIterator[AsyncConnection]:
         """A connection in a transaction; every database failure becomes a
-        :class:`StoreError` (``unreachable`` when no connection was had)."""
+        :class:`StoreError` (``unreachable`` when no connection was had).
+        A writing transaction takes the table's writer lock first when the
+        store has ``lock_table``."""
         try:
             conn = await engine.connect()
         except _DB_ERRORS as exc:
             raise self._error(operation, exc, unreachable=True) from exc
+        named_lock: str | None = None
         try:
             if not write:
                 await conn.execution_options(pua_read=True)
             try:
                 async with conn.begin():
+                    if write and self.lock_table and operation != "open":
+                        named_lock = await self._lock_table(conn)
                     yield conn
             finally:
                 if operation == "open":
                     # after the commit (or the rollback): see upgrade_async
                     await release_lock(conn)
+                if named_lock is not None:
+                    await self._unlock_table(conn, named_lock)
         except (*_DB_ERRORS, SchemaError, CommandError) as exc:
             raise self._error(operation, exc, unreachable=False) from exc
         finally:
@@ -192,6 +217,41 @@ class SqlStore:
                 await conn.close()
             except _DB_ERRORS as exc:  # the connection died with the error
                 log.debug("closing a connection to %s: %s", self.name, exc)
+
+    def _write_lock_name(self) -> str:
+        # named locks are server-wide: the database tells equal tables apart
+        name = f"pua_write.{self.url.database or ''}.{self.table_name}"
+        if len(name) > _LOCK_NAME_MAX:
+            name = "pua_write." + hashlib.sha256(name.encode()).hexdigest()[:40]
+        return name
+
+    async def _lock_table(self, conn: AsyncConnection) -> str | None:
+        """Take the writer lock; return the MySQL lock name to release
+        after the transaction (a named lock outlives the commit)."""
+        dialect = conn.dialect.name
+        if dialect == "postgresql":
+            quoted = conn.dialect.identifier_preparer.quote(self.table_name)
+            # EXCLUSIVE: readers go on, every other writer waits
+            await conn.execute(text(f"LOCK TABLE {quoted} IN EXCLUSIVE MODE"))
+        elif dialect in ("mysql", "mariadb"):
+            name = self._write_lock_name()
+            got = await conn.scalar(
+                text("SELECT GET_LOCK(:name, :timeout)"),
+                {"name": name, "timeout": self.lock_timeout},
+            )
+            if got != 1:
+                raise TimeoutError(f"table lock {name} not granted within {self.lock_timeout:g} s")
+            return name
+        return None
+
+    async def _unlock_table(self, conn: AsyncConnection, name: str) -> None:
+        try:
+            await conn.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+        except _DB_ERRORS as exc:
+            # the transaction is over (its outcome stands); a session that
+            # may still hold the lock must not go back to the pool
+            log.warning("releasing lock %s on %s: %s", name, self.name, exc)
+            await conn.invalidate()
 
     # --- lifecycle --------------------------------------------------------------
     async def open(self) -> None:
@@ -303,13 +363,18 @@ class SqlStore:
                     {"seq": sequence},
                 )
 
-    async def _existing(self, conn: AsyncConnection, table: Table, ids: list[int]) -> set[int]:
+    async def _existing(
+        self, conn: AsyncConnection, table: Table, ids: list[int], *, owner: str | None = None
+    ) -> set[int]:
+        """Lock the rows among ``ids`` (of ``owner`` only, when given) and
+        return their ids."""
         found: set[int] = set()
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
-            result = await conn.execute(
-                select(table.c.id).where(table.c.id.in_(chunk)).with_for_update()
-            )
+            query = select(table.c.id).where(table.c.id.in_(chunk))
+            if owner is not None:
+                query = query.where(table.c.owner == owner)
+            result = await conn.execute(query.with_for_update())
             found.update(int(r[0]) for r in result)
         return found
 
@@ -388,6 +453,195 @@ class SqlStore:
             result = await conn.execute(table.delete().where(table.c.expires < before))
             return result.rowcount
 
+    # --- leases (db_mode 2) -----------------------------------------------------
+    async def _lease_rows(
+        self,
+        conn: AsyncConnection,
+        table: Table,
+        rows: list[StoredRecord],
+        node: str,
+        lease_until: int,
+    ) -> None:
+        """Give rows read (and locked) in this transaction to ``node``."""
+        ids = [row.id for row in rows]
+        for start in range(0, len(ids), _CHUNK):
+            chunk = ids[start : start + _CHUNK]
+            await conn.execute(
+                table.update()
+                .where(table.c.id.in_(chunk))
+                .values(owner=node, lease_until=lease_until)
+            )
+        # the rows are locked: what was read plus the lease is what is stored
+        for row in rows:
+            row.owner = node
+            row.lease_until = lease_until
+
+    async def claim(
+        self, node: str, *, now: int, lease_until: int, limit: int, own: bool = False
+    ) -> list[StoredRecord]:
+        engine, table = self._require("claim")
+        if limit < 1:
+            raise ValueError(f"limit must be >= 1, got {limit}")
+        c = table.c
+        free = [c.owner.is_(None), c.lease_until.is_(None), c.lease_until < now]
+        if own:
+            free.append(c.owner == node)
+        # SQLite renders no FOR UPDATE: its BEGIN IMMEDIATE keeps the other
+        # writers out instead
+        query = select(table).where(or_(*free)).order_by(c.id).with_for_update(skip_locked=True)
+        claimed: list[StoredRecord] = []
+        async with self._transaction("claim", engine) as conn:
+            last = 0
+            # unreadable rows are not claimed, so they must not use up the
+            # limit: read on past them
+            while len(claimed) < limit:
+                wanted = limit - len(claimed)
+                raw = (await conn.execute(query.where(c.id > last).limit(wanted))).mappings().all()
+                if not raw:
+                    break
+                last = int(raw[-1]["id"])
+                claimed.extend(row for row in map(self._record, raw) if row is not None)
+                if len(raw) < wanted:
+                    break
+            if claimed:
+                await self._lease_rows(conn, table, claimed, node, lease_until)
+        return claimed
+
+    async def take(self, ids: Iterable[int], node: str, *, lease_until: int) -> list[StoredRecord]:
+        engine, table = self._require("take")
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        taken: list[StoredRecord] = []
+        async with self._transaction("take", engine) as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                result = await conn.execute(
+                    select(table)
+                    .where(table.c.id.in_(chunk))
+                    .order_by(table.c.id)
+                    .with_for_update()
+                )
+                taken.extend(row for row in map(self._record, result.mappings()) if row is not None)
+            if taken:
+                await self._lease_rows(conn, table, taken, node, lease_until)
+        return taken
+
+    async def _set_leases(self, operation: str, node: str, lease_until: int) -> int:
+        engine, table = self._require(operation)
+        async with self._transaction(operation, engine) as conn:
+            result = await conn.execute(
+                table.update().where(table.c.owner == node).values(lease_until=lease_until)
+            )
+            return result.rowcount
+
+    async def renew(self, node: str, *, lease_until: int) -> int:
+        return await self._set_leases("renew", node, lease_until)
+
+    async def release(self, node: str) -> int:
+        # 0 is before any ``now``: the rows are claimable at once
+        return await self._set_leases("release", node, 0)
+
+    async def write(
+        self, rows: Sequence[StoredRecord], node: str, *, lease_until: int
+    ) -> list[int]:
+        engine, table = self._require("write")
+        # copies: the caller's rows change only once the write committed
+        staged = [row.copy(owner=node, lease_until=lease_until) for row in rows]
+        check_rows(staged, with_id=None)
+        if not rows:
+            return []
+        new = [row for row in staged if row.id is None]
+        known = [row for row in staged if row.id is not None]
+        async with self._transaction("write", engine) as conn:
+            mine = await self._existing(
+                conn, table, [r.id for r in known if r.id is not None], owner=node
+            )
+            there = [row for row in known if row.id in mine]
+            if there:
+                await self._update_rows(conn, table, there)
+            if new:
+                await self._insert_new(conn, table, new)
+        lost = []
+        for row, done in zip(rows, staged, strict=True):
+            if row.id is not None and row.id not in mine:
+                lost.append(row.id)
+                continue
+            row.id, row.owner, row.lease_until = done.id, node, lease_until
+        return lost
+
+    async def remove(self, ids: Iterable[int], node: str) -> list[int]:
+        engine, table = self._require("remove")
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        left: list[int] = []
+        async with self._transaction("remove", engine) as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                await conn.execute(
+                    table.delete().where(table.c.id.in_(chunk), table.c.owner == node)
+                )
+                result = await conn.execute(
+                    select(table.c.id).where(table.c.id.in_(chunk)).order_by(table.c.id)
+                )
+                left.extend(int(r[0]) for r in result)
+        return left
+
+    async def owned(self, ids: Iterable[int], node: str) -> list[int]:
+        engine, table = self._require("owned")
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        found: list[int] = []
+        async with self._transaction("owned", engine, write=False) as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = wanted[start : start + _CHUNK]
+                result = await conn.execute(
+                    select(table.c.id)
+                    .where(table.c.id.in_(chunk), table.c.owner == node)
+                    .order_by(table.c.id)
+                )
+                found.extend(int(r[0]) for r in result)
+        return found
+
+    async def find(
+        self,
+        *,
+        pres_uri: str | Sequence[str] | None = None,
+        watcher_uri: str | Sequence[str] | None = None,
+        call_id: str | Sequence[str] | None = None,
+        from_tag: str | Sequence[str] | None = None,
+    ) -> list[StoredRecord]:
+        engine, table = self._require("find")
+        wanted = find_columns(
+            pres_uri=pres_uri, watcher_uri=watcher_uri, call_id=call_id, from_tag=from_tag
+        )
+        if not all(wanted.values()):
+            return []
+        # the longest list goes in chunks, the others whole
+        longest = max(wanted, key=lambda name: len(wanted[name]))
+        fixed = [table.c[name].in_(values) for name, values in wanted.items() if name != longest]
+        listed = wanted[longest]
+        found: dict[int, StoredRecord] = {}
+        async with self._transaction("find", engine, write=False) as conn:
+            for start in range(0, len(listed), _CHUNK):
+                chunk = listed[start : start + _CHUNK]
+                result = await conn.execute(
+                    select(table).where(table.c[longest].in_(chunk), *fixed)
+                )
+                # keyed by id: under MySQL's collations two chunks may
+                # find one row ("A" and "a")
+                for row in map(self._record, result.mappings()):
+                    if row is not None and row.id is not None:
+                        found[row.id] = row
+        # MySQL's collations ignore case and trailing spaces: compare again
+        return [
+            row
+            for _, row in sorted(found.items())
+            if all(getattr(row, name) in values for name, values in wanted.items())
+        ]
+
     # --- reads --------------------------------------------------------------------
     async def get(self, id: int) -> StoredRecord | None:
         engine, table = self._require("get")
@@ -461,9 +715,16 @@ def _sqlite_transactions(engine: AsyncEngine, *, in_memory: bool) -> None:
         conn.exec_driver_sql("BEGIN" if read else "BEGIN IMMEDIATE")
 
 
-def make_store(config: PuaConfig, *, base_dir: str | None = None) -> Store:
+def make_store(config: PuaConfig, *, base_dir: str | None = None) -> LeaseStore:
     """The store ``config`` asks for: :class:`MemoryStore` when ``db_url`` is
-    empty, else :class:`SqlStore` on ``db_url`` / ``db_table``."""
+    empty, else :class:`SqlStore` on ``db_url`` / ``db_table`` (its writers
+    lock the table in ``db_mode`` 2 with ``db_table_lock_write``)."""
     if not config.db_url.strip():
         return MemoryStore(fetch_rows=config.fetch_rows)
-    return SqlStore(config.db_url, config.db_table, fetch_rows=config.fetch_rows, base_dir=base_dir)
+    return SqlStore(
+        config.db_url,
+        config.db_table,
+        fetch_rows=config.fetch_rows,
+        base_dir=base_dir,
+        lock_table=bool(config.db_table_lock_write) and config.db_mode == 2,
+    )
