@@ -81,9 +81,23 @@ async def test_subscription_dialog_survives_a_restart(tmp_path: Path) -> None:
         await notifier.close()
 
 
-async def test_db_mode_2_is_refused_with_the_key(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="db_mode"):
-        async with PuaAPI(config(tmp_path, db_mode=2)):
+async def test_db_mode_2_on_sqlite_hands_rows_to_the_next_node(
+    server: Server, tmp_path: Path
+) -> None:
+    async with PuaAPI(config(tmp_path, db_mode=2, node_id="a")) as a:
+        first = await a.send_publish(publish_info(server, expires=-1))
+        assert first.ok
+    # a stopped gracefully: its lease ended, b takes the row at start
+    async with PuaAPI(config(tmp_path, db_mode=2, node_id="b")) as b:
+        (record,) = b.publications()
+        assert record["etag"] == first.etag
+        assert b.store is not None
+        assert [row.owner async for page in b.store.load() for row in page] == ["b"]
+
+
+async def test_db_mode_2_without_a_database_is_refused_with_the_key() -> None:
+    with pytest.raises(ConfigError, match="db_url"):
+        async with PuaAPI(PuaConfig(db_mode=2)):
             pass
 
 

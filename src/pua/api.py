@@ -23,19 +23,21 @@ import asyncio
 import logging
 import os
 import random
-from collections.abc import Generator
+import socket
+from collections.abc import Awaitable, Generator
 from typing import Any, Generic, TypeVar
 
 from pua.callbacks import CallbackRegistry, PuaCallback
 from pua.config import ConfigError, PuaConfig
+from pua.dbonly import DbOnly
 from pua.endpoint import EndpointConfig, LocalResponse, SipEndpoint
-from pua.errors import LocalProtocolError
+from pua.errors import LocalProtocolError, PuaError
 from pua.evpkg.registry import BodyProcessor, EventRegistry
 from pua.model import PublishInfo, SubscribeInfo
 from pua.persist import WriteBack
 from pua.sip.address import Address
 from pua.sip.message import Request, Response
-from pua.store.base import Store
+from pua.store.base import LeaseStore, Store
 from pua.ua.events import NotifyReceived, OutgoingRequest, PublishOutcome, SubscribeOutcome
 from pua.ua.publish import PublishEngine
 from pua.ua.subscribe import DialogStatus, SubscribeEngine
@@ -129,6 +131,16 @@ class PuaAPI:
         self._requests: dict[
             asyncio.Future[Response], tuple[PublishEngine | SubscribeEngine, int]
         ] = {}
+        #: db_mode 2: leases, take-over, write-at-once (else None)
+        self.shared: DbOnly | None = None
+        #: db_mode 2: calls waiting for the database, in call order
+        self._queue: asyncio.Queue[PublishCall | SubscribeCall] | None = None
+        self._queue_task: asyncio.Task[None] | None = None
+        self._queued = 0
+        #: db_mode 2: requests waiting for the database to confirm that
+        #: this node still holds their record
+        self._gate: list[tuple[PublishEngine | SubscribeEngine, OutgoingRequest, int]] = []
+        self._gate_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -139,8 +151,8 @@ class PuaAPI:
         """Open the endpoint and the store; take back the stored records,
         which then refresh (or re-publish, re-subscribe) as they need."""
         self._loop = asyncio.get_running_loop()
-        if self.config.db_mode == 2:
-            raise ConfigError("db_mode", "2 (DB only) is not available in this release; use 0")
+        if self.config.db_mode == 2 and self.store is None and not self.config.db_url.strip():
+            raise ConfigError("db_url", "db_mode 2 (DB only) needs a database")
         if self._own_endpoint:
             await self.endpoint.start()
         if self.store is None and self.config.db_url:
@@ -158,6 +170,9 @@ class PuaAPI:
                     await self.endpoint.close()
                 raise
             loop = self._loop
+            if self.config.db_mode == 2:
+                await self._start_shared(self.store, loop)
+                return
             self.persistence = WriteBack(
                 self.store,
                 self.engine,
@@ -172,6 +187,29 @@ class PuaAPI:
             self.persistence.start()
             self._flush()
 
+    async def _start_shared(self, store: Store, loop: asyncio.AbstractEventLoop) -> None:
+        if not isinstance(store, LeaseStore):
+            await self.close()
+            raise ConfigError("db_mode", f"2 (DB only) needs a shared database, not {store.name}")
+        node = self.config.node_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.shared = DbOnly(
+            store,
+            self.engine,
+            self.subscriptions_engine,
+            node=node,
+            lease_time=float(self.config.lease_time),
+            fetch_rows=self.config.fetch_rows,
+            clock=loop.time,
+            wake=self._flush_if_open,
+        )
+        self.persistence = self.shared
+        self._queue = asyncio.Queue()
+        self._queue_task = loop.create_task(self._serve_queue())
+        restored = await self.shared.restore()
+        log.info("node %s holds %d records of %s", node, restored, store.name)
+        self.shared.start()
+        self._flush()
+
     async def close(self) -> None:
         """Stop.  Publications are left to expire at the server (or to be
         picked up again from storage); waiting callers get an outcome."""
@@ -179,6 +217,11 @@ class PuaAPI:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        for task in (self._queue_task, self._gate_task):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._queue_task = self._gate_task = None
         if self.persistence is not None:
             # the final write-back (Kamailio's never runs, spec §4.3)
             await self.persistence.close()
@@ -214,8 +257,14 @@ class PuaAPI:
         :class:`PublishCall` completes with exactly one outcome.
         """
         loop = self._running_loop()
-        ticket = self.engine.publish(info, loop.time())
         future: asyncio.Future[PublishOutcome] = loop.create_future()
+        if self.shared is not None:
+            self.shared.check()
+            if self._queued or not self.engine.holds(info):
+                call = PublishCall(0, info, future)
+                self._enqueue(call)
+                return call
+        ticket = self.engine.publish(info, loop.time())
         self._calls[ticket] = future
         self._flush()
         return PublishCall(ticket, info, future)
@@ -230,11 +279,77 @@ class PuaAPI:
         callbacks.
         """
         loop = self._running_loop()
-        ticket = self.subscriptions_engine.subscribe(info, loop.time())
         future: asyncio.Future[SubscribeOutcome] = loop.create_future()
+        if self.shared is not None:
+            self.shared.check()
+            if self._queued or not self.subscriptions_engine.holds(info):
+                sub_call = SubscribeCall(0, info, future)
+                self._enqueue(sub_call)
+                return sub_call
+        ticket = self.subscriptions_engine.subscribe(info, loop.time())
         self._subscribe_calls[ticket] = future
         self._flush()
         return SubscribeCall(ticket, info, future)
+
+    def _enqueue(self, call: PublishCall | SubscribeCall) -> None:
+        """db_mode 2: a call about a record this node does not hold looks
+        for it in the database first (and takes it over).  Calls queue up
+        behind it, so that they reach the engines in call order; errors
+        that db_mode 0 raises at once are raised by awaiting the call."""
+        assert self._queue is not None
+        self._queued += 1
+        self._queue.put_nowait(call)
+
+    async def _serve_queue(self) -> None:
+        # every call waiting is taken at once: one lookup and one take-over
+        # for the whole batch, then the calls in order
+        assert self._queue is not None
+        assert self.shared is not None
+        while True:
+            batch = [await self._queue.get()]
+            while not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                wanted = [
+                    call.info
+                    for call in batch
+                    if not (
+                        self.engine.holds(call.info)
+                        if isinstance(call, PublishCall)
+                        else self.subscriptions_engine.holds(call.info)
+                    )
+                ]
+                failure: Exception | None = None
+                try:
+                    if wanted:
+                        await self.shared.adopt(wanted)
+                except PuaError as exc:
+                    failure = exc
+                for call in batch:
+                    self._start_queued(call, failure)
+                self._flush()
+            except Exception:
+                log.exception("queued calls failed")
+            finally:
+                self._queued -= len(batch)
+
+    def _start_queued(self, call: PublishCall | SubscribeCall, failure: Exception | None) -> None:
+        future: asyncio.Future[Any] = call._future
+        try:
+            if failure is not None:
+                raise failure
+            now = self._running_loop().time()
+            if isinstance(call, PublishCall):
+                ticket = self.engine.publish(call.info, now)
+                self._calls[ticket] = future
+            else:
+                ticket = self.subscriptions_engine.subscribe(call.info, now)
+                self._subscribe_calls[ticket] = future
+        except Exception as exc:  # the call's error, for its caller
+            if not future.done():
+                future.set_exception(exc)
+            return
+        call.ticket = ticket
 
     def register_puacb(self, types: int, callback: PuaCallback, param: Any = None) -> None:
         """Run ``callback(outcome, param)`` for every final outcome of a
@@ -324,7 +439,7 @@ class PuaAPI:
                 self.notify_callbacks.run(event)
             else:
                 self._deliver(event)
-        if self.persistence is not None and self.config.write_through:
+        if self.persistence is not None and (self.config.write_through or self.shared):
             self.persistence.kick()
         deadline = engine.get_timer()
         other = subscriptions.get_timer()
@@ -339,6 +454,33 @@ class PuaAPI:
                 self._timer = loop.call_at(deadline, self._on_timer)
 
     def _send(self, engine: PublishEngine | SubscribeEngine, outgoing: OutgoingRequest) -> None:
+        if self.shared is not None:
+            row_id = engine.row_of(outgoing.token)
+            if row_id is not None:
+                # db_mode 2: a stored record's request goes out only once
+                # the database says this node still holds it (another node
+                # may have taken it over since: then it is that node's)
+                self._gate.append((engine, outgoing, row_id))
+                if self._gate_task is None or self._gate_task.done():
+                    self._gate_task = self._running_loop().create_task(self._open_gate())
+                return
+        self._submit(engine, outgoing)
+
+    async def _open_gate(self) -> None:
+        assert self.shared is not None
+        while self._gate and not self._closed:
+            batch, self._gate = self._gate, []
+            held = await self.shared.held([row_id for _, _, row_id in batch])
+            if self._closed:
+                return
+            for engine, outgoing, row_id in batch:
+                if row_id in held:
+                    self._submit(engine, outgoing)
+                else:
+                    engine.abandon(outgoing.token, "taken over by another node")
+            self._flush()
+
+    def _submit(self, engine: PublishEngine | SubscribeEngine, outgoing: OutgoingRequest) -> None:
         # the engines build a new request for every send, so the endpoint
         # may consume it (no copy, no task when the next hop is an IP)
         future = self.endpoint.submit(outgoing.request, outgoing.destination)
@@ -364,12 +506,39 @@ class PuaAPI:
         )
         self._flush()
 
-    def _on_request(self, request: Request, source: Address) -> Response | None:
+    def _on_request(
+        self, request: Request, source: Address
+    ) -> Response | Awaitable[Response | None] | None:
         if request.method != "NOTIFY" or self._closed or self._loop is None:
             return None
+        if self.shared is not None:
+            try:
+                known = self.subscriptions_engine.knows_dialog(
+                    request.call_id, request.to.tag or ""
+                )
+            except PuaError:
+                known = True  # the engine answers 400
+            if not known:
+                return self._notify_shared(request)
         response = self.subscriptions_engine.handle_notify(request, self._loop.time())
         # the engine may want to send (a new subscription) or report
         self._loop.call_soon(self._flush_if_open)
+        return response
+
+    async def _notify_shared(self, request: Request) -> Response | None:
+        """db_mode 2: a NOTIFY of a dialog another node holds (or held):
+        take the dialog over from the database, then answer it."""
+        assert self.shared is not None
+        try:
+            await self.shared.adopt_dialog(request.call_id, request.to.tag or "")
+        except PuaError as exc:
+            # no answer from the shared state: the notifier tries again
+            log.error("NOTIFY %s: %s", request.call_id, exc)
+            return None
+        if self._closed or self._loop is None:
+            return None
+        response = self.subscriptions_engine.handle_notify(request, self._loop.time())
+        self._flush()
         return response
 
     def _flush_if_open(self) -> None:

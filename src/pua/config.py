@@ -33,7 +33,8 @@ class PuaConfig:
 
     # --- Kamailio's parameters (spec: "Module parameters") -----------------
     hash_size: int = 9
-    #: where records are written back (db_mode 0); empty: memory only
+    #: where records are written back (db_mode 0) or kept (db_mode 2);
+    #: empty: memory only (db_mode 0)
     db_url: str = ""
     db_table: str = "pua"
     #: floor for a requested Expires (> 0); removals always send Expires: 0
@@ -46,8 +47,12 @@ class PuaConfig:
     outbound_proxy: str | None = None
     dlginfo_increase_version: bool = False
     reginfo_increase_version: bool = False
+    #: 0: records in memory, written back; 2: the database holds them,
+    #: shared by every node on it (owner + lease per row)
     db_mode: int = 0
-    db_table_lock_write: int = 1
+    #: db_mode 2: serialise every writer of the table (Kamailio's default
+    #: 1; here 0, as rows are locked one by one: see docs/deviations.md)
+    db_table_lock_write: int = 0
     check_remote_contact: int = 1
     fetch_rows: int = 500
 
@@ -79,6 +84,14 @@ class PuaConfig:
     #: write every change to the database at once (db_mode 0), so that a
     #: crash loses nothing; off: every ``update_period`` seconds
     write_through: bool = False
+    #: db_mode 2: this node's name in the ``owner`` column; empty:
+    #: ``<hostname>:<pid>`` (nodes sharing a database need distinct names;
+    #: a node restarted under the same name takes its rows back at once)
+    node_id: str = ""
+    #: db_mode 2: seconds a node's hold on its rows lasts without renewal;
+    #: renewed every third of it; the rows of a node silent for longer are
+    #: taken over by the others
+    lease_time: int = 30
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -107,6 +120,14 @@ class PuaConfig:
             raise ConfigError("update_period", f"must be 0 or > 5, got {self.update_period}")
         if self.db_mode not in (0, 2):
             raise ConfigError("db_mode", f"must be 0 or 2, got {self.db_mode}")
+        if self.db_table_lock_write not in (0, 1):
+            raise ConfigError(
+                "db_table_lock_write", f"must be 0 or 1, got {self.db_table_lock_write}"
+            )
+        if self.lease_time < 3:
+            raise ConfigError("lease_time", f"must be >= 3 seconds, got {self.lease_time}")
+        if len(self.node_id) > 255:
+            raise ConfigError("node_id", f"must be at most 255 characters, got {len(self.node_id)}")
         if self.check_remote_contact not in (0, 1):
             raise ConfigError(
                 "check_remote_contact", f"must be 0 or 1, got {self.check_remote_contact}"

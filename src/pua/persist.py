@@ -24,6 +24,7 @@ import gc
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from pua.store.base import Store, StoreError
 from pua.store.records import StoredRecord
@@ -33,6 +34,17 @@ from pua.ua.subscribe import SubscribeEngine, Subscription
 __all__ = ["WriteBack", "publication_row", "subscription_row"]
 
 log = logging.getLogger("pua.persist")
+
+
+@dataclass(slots=True)
+class _Batch:
+    """One write: the records changed and their rows, the ended ones."""
+
+    records: list[Publication | Subscription]
+    rows: list[StoredRecord]
+    gone: list[int]
+    removed_p: list[Publication]
+    removed_s: list[Subscription]
 
 
 class WriteBack:
@@ -154,38 +166,48 @@ class WriteBack:
             now=now,
         )
 
+    def _take_batch(self) -> _Batch:
+        """What changed since the last write, as rows, and the row ids of
+        the records that ended."""
+        changed_p, removed_p = self.publications.take_changes()
+        changed_s, removed_s = self.subscriptions.take_changes()
+        records: list[Publication | Subscription] = [*changed_p, *changed_s]
+        rows = [
+            publication_row(r, self._to_epoch, self.node)
+            if isinstance(r, Publication)
+            else subscription_row(r, self._to_epoch, self.node)
+            for r in records
+        ]
+        gone = [r.row_id for r in removed_p if r.row_id is not None]
+        gone += [r.row_id for r in removed_s if r.row_id is not None]
+        return _Batch(records, rows, gone, removed_p, removed_s)
+
+    def _keep(self, batch: _Batch) -> None:
+        """A write failed: mark the batch's records again for the next."""
+        for record in batch.records:
+            if isinstance(record, Publication):
+                self.publications._touched(record)
+            else:
+                self.subscriptions._touched(record)
+        self.publications._removed.extend(batch.removed_p)
+        self.subscriptions._removed.extend(batch.removed_s)
+
     async def flush(self) -> tuple[int, int]:
         """Write what changed since the last flush; return (written,
         deleted).  A failure keeps the changes for the next flush."""
         async with self._lock:
-            changed_p, removed_p = self.publications.take_changes()
-            changed_s, removed_s = self.subscriptions.take_changes()
-            records: list[Publication | Subscription] = [*changed_p, *changed_s]
-            rows = [
-                publication_row(r, self._to_epoch, self.node)
-                if isinstance(r, Publication)
-                else subscription_row(r, self._to_epoch, self.node)
-                for r in records
-            ]
-            gone = [r.row_id for r in removed_p if r.row_id is not None]
-            gone += [r.row_id for r in removed_s if r.row_id is not None]
+            batch = self._take_batch()
             try:
-                if rows:
-                    await self.store.upsert(rows)
-                if gone:
-                    await self.store.delete(gone)
+                if batch.rows:
+                    await self.store.upsert(batch.rows)
+                if batch.gone:
+                    await self.store.delete(batch.gone)
             except StoreError:
-                # keep them for the next round: re-mark what was taken
-                for publication in changed_p:
-                    self.publications._touched(publication)
-                for subscription in changed_s:
-                    self.subscriptions._touched(subscription)
-                self.publications._removed.extend(removed_p)
-                self.subscriptions._removed.extend(removed_s)
+                self._keep(batch)
                 raise
-            for written, row in zip(records, rows, strict=True):
+            for written, row in zip(batch.records, batch.rows, strict=True):
                 written.row_id = row.id
-            return len(rows), len(gone)
+            return len(batch.rows), len(batch.gone)
 
     def kick(self) -> None:
         """Write soon (write-through): one write at a time; changes made

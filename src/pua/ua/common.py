@@ -15,6 +15,7 @@ from pua.config import PuaConfig
 from pua.errors import PuaError, PublishError
 from pua.evpkg.registry import EventRegistry
 from pua.sip.ids import IdGenerator
+from pua.sip.message import Response
 from pua.ua.events import OutgoingRequest
 
 __all__ = [
@@ -133,6 +134,7 @@ class Scheduled(Protocol):
     refresh_wanted: bool
     expires_at: float
     desired_expires: float
+    row_id: int | None
 
     @property
     def min_granted(self) -> int: ...
@@ -245,6 +247,39 @@ class EngineBase(Generic[_R, _F, _E]):
 
     def _reconcile(self, record: _R, now: float) -> None:
         raise NotImplementedError
+
+    def _drop(self, record: _R, why: str, response: Response | None) -> None:
+        raise NotImplementedError
+
+    def row_of(self, token: int) -> int | None:
+        """The stored row of the record request ``token`` is for (``None``
+        for a record not stored yet, or a request no longer in flight)."""
+        flight = self._flights.get(token)
+        return None if flight is None else flight.record.row_id  # type: ignore[attr-defined]
+
+    def abandon(self, token: int, why: str) -> None:
+        """Do not send request ``token`` after all: another node holds its
+        record now (db_mode 2), which is handed over."""
+        flight = self._flights.pop(token, None)
+        if flight is None:
+            return
+        record = flight.record  # type: ignore[attr-defined]
+        record.in_flight = None
+        self.hand_over(record, why)
+
+    def hand_over(self, record: _R, why: str) -> None:
+        """Forget a record that another node holds now (db_mode 2):
+        nothing is sent and nothing is reported as ended for the store (its
+        row is the other node's); a request in flight is left to finish
+        unheard, and callers still waiting get an outcome saying ``why``."""
+        tracked = self.track_changes
+        self.track_changes = False
+        try:
+            self._drop(record, why, None)
+        finally:
+            self.track_changes = tracked
+        self._changed.pop(record.serial, None)
+        self.stats["handed-over"] += 1
 
     def take_changes(self) -> tuple[list[_R], list[_R]]:
         """The records changed (and still alive) and the records ended

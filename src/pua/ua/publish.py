@@ -419,6 +419,11 @@ class PublishEngine(EngineBase[Publication, _Flight, PublishOutcome]):
         if record.alive:
             self._reconcile(record, now)
 
+    def holds(self, info: PublishInfo) -> bool:
+        """Whether a request like ``info`` would find a publication here
+        (db_mode 2 looks in the database for one otherwise)."""
+        return self._find(info) is not None
+
     def publications(self) -> Iterator[Publication]:
         for entry in list(self._by_uri.values()):
             if isinstance(entry, Publication):

@@ -258,11 +258,7 @@ class SubscribeEngine(EngineBase[Subscription, _Flight, SubscribeOutcome | Notif
         if not info.contact:
             raise SubscribeError("contact: a SUBSCRIBE needs a Contact URI")
         extra = parse_extra(info.extra_headers, _OWN, SubscribeError)
-        # spec §10.1: XMPP_INITIAL_SUBS is stored and looked up as
-        # XMPP_SUBSCRIBE; callbacks see the caller's flag
-        source_flag = int(info.source_flag)
-        if source_flag & _XMPP_INITIAL:
-            source_flag = (source_flag & ~_XMPP_INITIAL) | _XMPP_SUBSCRIBE
+        source_flag = _stored_flag(info)
         record = None if int(info.flag) & _INSERT else self._find(info, source_flag)
         self._tickets += 1
         ticket = self._tickets
@@ -510,6 +506,15 @@ class SubscribeEngine(EngineBase[Subscription, _Flight, SubscribeOutcome | Notif
         self._index(record)
         self._reconcile(record, now)
         return record
+
+    def holds(self, info: SubscribeInfo) -> bool:
+        """Whether a request like ``info`` would find a subscription here
+        (db_mode 2 looks in the database for one otherwise)."""
+        return self._find(info, _stored_flag(info)) is not None
+
+    def knows_dialog(self, call_id: str, local_tag: str) -> bool:
+        """Whether a dialog with this Call-ID and our tag is here."""
+        return (call_id, local_tag) in self._by_dialog
 
     def subscriptions(self) -> Iterator[Subscription]:
         for entry in list(self._by_pair.values()):
@@ -948,6 +953,15 @@ class SubscribeEngine(EngineBase[Subscription, _Flight, SubscribeOutcome | Notif
                     ok=response is None,
                 )
             )
+
+
+def _stored_flag(info: SubscribeInfo) -> int:
+    # spec §10.1: XMPP_INITIAL_SUBS is stored and looked up as
+    # XMPP_SUBSCRIBE; callbacks see the caller's flag
+    source_flag = int(info.source_flag)
+    if source_flag & _XMPP_INITIAL:
+        source_flag = (source_flag & ~_XMPP_INITIAL) | _XMPP_SUBSCRIBE
+    return source_flag
 
 
 def _check_uri(field: str, text: str) -> None:
