@@ -15,6 +15,7 @@ from sqlalchemy.engine import Connection
 from pua.store import migrate
 from pua.store.base import StoreError
 from pua.store.records import COLUMN_NAMES, KAMAILIO_COLUMNS, PUA_COLUMNS, StoredRecord
+from pua.store.schema import pua_index_names
 from pua.store.sql import SqlStore
 from tests.store.conftest import MYSQL_URL, POSTGRES_URL, SQL_BACKENDS, Db
 from tests.store.test_contract import everything, publication, subscription
@@ -155,9 +156,11 @@ async def test_kamailio_table_is_accepted_and_upgraded(sql_db: Db) -> None:
     store = sql_db.make()
     await store.open()
     after = await _inspect(sql_db)
-    # Kamailio's columns first and untouched, pua's appended; indexes kept
+    # Kamailio's columns first and untouched, pua's appended; Kamailio's
+    # indexes kept, pua's added
     assert after["columns"] == [*KAMAILIO_COLUMNS, *PUA_COLUMNS]
-    assert after["indexes"] == before["indexes"]
+    kept: list[str] = before["indexes"]  # type: ignore[assignment]
+    assert after["indexes"] == sorted([*kept, *pua_index_names(sql_db.table)])
     assert after["unique"] == before["unique"]
     assert after["version"] == 7
     assert after["revision"] == migrate.HEAD

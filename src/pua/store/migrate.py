@@ -31,7 +31,7 @@ __all__ = [
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 #: the newest revision
-HEAD: Final = "0002"
+HEAD: Final = "0003"
 _LOCK_NAME: Final = "pua_migrations"
 _LOCK_KEY: Final = zlib.crc32(_LOCK_NAME.encode())
 _MYSQL_LOCK_TIMEOUT: Final = 60

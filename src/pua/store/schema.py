@@ -95,6 +95,18 @@ def index_names(table: str, dialect: str) -> dict[str, str]:
     return {key: f"{table}_{key}" for key in keys}
 
 
+def pua_index_names(table: str) -> dict[str, tuple[str, ...]]:
+    """pua's own indexes of ``table`` (name: columns): db_mode 2 renews and
+    claims leases by owner and lease, and looks publications up by
+    presentity (Kamailio's indexes all start with ``pres_id`` or
+    ``call_id``)."""
+    return {
+        f"{table}_pua_owner_idx": ("owner", "lease_until"),
+        f"{table}_pua_lease_idx": ("lease_until",),
+        f"{table}_pua_pres_idx": ("pres_uri",),
+    }
+
+
 def build_pua_table(
     metadata: MetaData, table: str, dialect: str, *, with_pua_columns: bool = True
 ) -> Table:
@@ -102,6 +114,11 @@ def build_pua_table(
     and indexes, then (``with_pua_columns``) pua's."""
     names = index_names(table, dialect)
     columns = [_column(spec) for spec in COLUMNS if spec.kamailio or with_pua_columns]
+    extra = (
+        [Index(name, *cols) for name, cols in pua_index_names(table).items()]
+        if with_pua_columns
+        else []
+    )
     return Table(
         table,
         metadata,
@@ -111,6 +128,7 @@ def build_pua_table(
         Index(names["dialog1_idx"], "pres_id", "pres_uri"),
         Index(names["dialog2_idx"], "call_id", "from_tag"),
         Index(names["record_idx"], "pres_id"),
+        *extra,
         sqlite_autoincrement=True,
         mysql_engine="InnoDB",
     )
