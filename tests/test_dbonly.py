@@ -261,3 +261,23 @@ async def test_an_unsubscribe_answered_with_an_error_deletes_the_row_and_sends_n
             assert a.subscriptions() == []
     finally:
         await notifier.close()
+
+
+async def test_a_failure_below_the_call_queue_reaches_every_queued_caller(
+    server: Server,
+) -> None:
+    store = MemoryStore()
+    async with node("a", store) as a:
+        assert a.shared is not None
+
+        async def broken(wanted: object) -> int:
+            raise RuntimeError("a bug in the lookup")
+
+        a.shared.adopt = broken  # type: ignore[method-assign]
+        calls = [
+            a.send_publish(publish_info(server, pres_uri=f"sip:u{i}@127.0.0.1", expires=-1))
+            for i in range(3)
+        ]
+        for call in calls:
+            with pytest.raises(RuntimeError, match="a bug in the lookup"):
+                await call

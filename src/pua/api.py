@@ -328,8 +328,12 @@ class PuaAPI:
                 for call in batch:
                     self._start_queued(call, failure)
                 self._flush()
-            except Exception:
+            except Exception as exc:
+                # a bug below must not leave callers waiting for ever
                 log.exception("queued calls failed")
+                for call in batch:
+                    if not call._future.done():
+                        call._future.set_exception(exc)
             finally:
                 self._queued -= len(batch)
 
