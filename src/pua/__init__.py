@@ -65,7 +65,7 @@ from pua.model import (
 from pua.ua.events import NotifyReceived, PublishOutcome, SubscribeOutcome
 from pua.ua.subscribe import DialogStatus
 
-__version__ = "0.2.0.dev0"
+__version__ = "0.3.0.dev0"
 
 __all__ = [
     "BLA_EVENT",
