@@ -135,19 +135,7 @@ class DbOnly(WriteBack):
         return total
 
     def _take_in(self, rows: Sequence[StoredRecord]) -> int:
-        now = self._clock()
-        self._offset = self._wall() - now
-        taken = 0
-        for row in rows:
-            record = (
-                self._restore_subscription(row, now)
-                if row.is_subscription
-                else self._restore_publication(row, now)
-            )
-            if record is None:
-                log.warning("row %s: event %s has no package here; skipped", row.id, row.event)
-            else:
-                taken += 1
+        taken = self._restore_rows(rows)
         if taken:
             self.wake()
         return taken

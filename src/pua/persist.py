@@ -23,7 +23,7 @@ import contextlib
 import gc
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from pua.store.base import Store, StoreError
@@ -105,21 +105,28 @@ class WriteBack:
     async def _restore(self) -> int:
         restored = 0
         async for page in self.store.load(owner=self.node, page_size=self.fetch_rows):
-            now = self._clock()
-            self._offset = self._wall() - now
-            for row in page:
-                record = (
-                    self._restore_subscription(row, now)
-                    if row.is_subscription
-                    else self._restore_publication(row, now)
-                )
-                if record is None:
-                    log.warning("row %s: event %s has no package here; skipped", row.id, row.event)
-                else:
-                    restored += 1
+            restored += self._restore_rows(page)
         # what restore touched is what is stored already
         self.publications.take_changes()
         self.subscriptions.take_changes()
+        return restored
+
+    def _restore_rows(self, rows: Sequence[StoredRecord]) -> int:
+        """Give these rows to their engines; return how many came back."""
+        now = self._clock()
+        # the clocks' offset is read once per page
+        self._offset = self._wall() - now
+        restored = 0
+        for row in rows:
+            record = (
+                self._restore_subscription(row, now)
+                if row.is_subscription
+                else self._restore_publication(row, now)
+            )
+            if record is None:
+                log.warning("row %s: event %s has no package here; skipped", row.id, row.event)
+            else:
+                restored += 1
         return restored
 
     def _restore_publication(self, row: StoredRecord, now: float) -> Publication | None:

@@ -248,7 +248,11 @@ class EngineBase(Generic[_R, _F, _E]):
     def _reconcile(self, record: _R, now: float) -> None:
         raise NotImplementedError
 
-    def _drop(self, record: _R, why: str, response: Response | None) -> None:
+    def _drop(
+        self, record: _R, why: str, response: Response | None, *, stored: bool = True
+    ) -> None:
+        """End a record here; ``stored=False``: its row is not ours to
+        delete (the record was handed over)."""
         raise NotImplementedError
 
     def row_of(self, token: int) -> int | None:
@@ -272,13 +276,7 @@ class EngineBase(Generic[_R, _F, _E]):
         nothing is sent and nothing is reported as ended for the store (its
         row is the other node's); a request in flight is left to finish
         unheard, and callers still waiting get an outcome saying ``why``."""
-        tracked = self.track_changes
-        self.track_changes = False
-        try:
-            self._drop(record, why, None)
-        finally:
-            self.track_changes = tracked
-        self._changed.pop(record.serial, None)
+        self._drop(record, why, None, stored=False)
         self.stats["handed-over"] += 1
 
     def take_changes(self) -> tuple[list[_R], list[_R]]:
@@ -294,10 +292,11 @@ class EngineBase(Generic[_R, _F, _E]):
         if self.track_changes:
             self._changed[record.serial] = record
 
-    def _ended(self, record: _R) -> None:
+    def _ended(self, record: _R, *, stored: bool = True) -> None:
         if self.track_changes:
             self._changed.pop(record.serial, None)
-            self._removed.append(record)
+            if stored:
+                self._removed.append(record)
 
     def handle_timer(self, now: float) -> None:
         """Send what is due: refreshes, retries, removals."""

@@ -924,13 +924,15 @@ class PublishEngine(EngineBase[Publication, _Flight, PublishOutcome]):
         record: Publication,
         why: str,
         response: Response | None,
+        *,
+        stored: bool = True,
     ) -> None:
         if not record.alive:
             return
         record.alive = False
         record.due = None
         self._count -= 1
-        self._ended(record)
+        self._ended(record, stored=stored)
         entry = self._by_uri[record.pres_uri]
         if entry is record:
             del self._by_uri[record.pres_uri]

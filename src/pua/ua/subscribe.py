@@ -916,13 +916,15 @@ class SubscribeEngine(EngineBase[Subscription, _Flight, SubscribeOutcome | Notif
             reason=why,
         )
 
-    def _drop(self, record: Subscription, why: str, response: Response | None) -> None:
+    def _drop(
+        self, record: Subscription, why: str, response: Response | None, *, stored: bool = True
+    ) -> None:
         if not record.alive:
             return
         record.alive = False
         record.due = None
         self._count -= 1
-        self._ended(record)
+        self._ended(record, stored=stored)
         if record.call_id:
             self._by_dialog.pop((record.call_id, record.local_tag), None)
         pair = (record.pres_uri, record.watcher_uri)
