@@ -30,7 +30,6 @@ their changes are written when it is back.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -291,14 +290,7 @@ class DbOnly(WriteBack):
     async def close(self) -> None:
         """Stop the loop, write what is pending, end the leases so that the
         other nodes take the rows over at once."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._kicked is not None:
-            with contextlib.suppress(StoreError):
-                await self._kicked
+        await self._stop()
         try:
             await self.flush()
             await self.leases.release(self.node_name)

@@ -251,6 +251,11 @@ class WriteBack:
 
     async def close(self) -> None:
         """Stop the periodic task and write one last time."""
+        await self._stop()
+        await self.flush()
+
+    async def _stop(self) -> None:
+        """Stop the periodic task and wait for a write-through under way."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -259,7 +264,6 @@ class WriteBack:
         if self._kicked is not None:
             with contextlib.suppress(StoreError):
                 await self._kicked
-        await self.flush()
 
 
 def _extra_text(extra: tuple[tuple[str, str], ...]) -> str:
